@@ -1,0 +1,461 @@
+"""A WebSocket chat on Tornado: the upgrade, the client's two pumps, and the hub.
+
+    pip install -r requirements.txt
+    python chat.py            # then open http://127.0.0.1:8080/ in two tabs
+
+`python chat.py --help` explains every flag. The messages, limits and close codes
+are listed in README.md.
+"""
+
+import argparse
+import asyncio
+import collections
+import hmac
+import json
+import logging
+import os
+import secrets
+import signal
+import ssl
+import time
+import urllib.parse
+from pathlib import Path
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+import tornado.websocket
+
+WRITE_WAIT = 10.0  # seconds allowed to hand the queued messages to the peer
+PONG_WAIT = 60.0  # seconds allowed to hear anything (a pong, a message) from the peer
+PING_PERIOD = 54.0  # seconds between pings; must be less than PONG_WAIT
+SEND_BUFFER = 256  # messages waiting for one client before it counts as too slow
+MAX_FRAME_BYTES = 65536  # a bigger message closes the connection with 1009
+REJECTIONS_BEFORE_CLOSE = 10  # rate-limited messages in a row before close 1008
+
+log = logging.getLogger("chat")
+
+
+# Step 1: the upgrade. Go's Upgrader with CheckOrigin; Tornado's WebSocketHandler
+# does the handshake, and prepare() runs before it, so a bad request gets its
+# 401 or 403 as plain HTTP and never becomes a WebSocket.
+
+
+def refuse(handler, status, reason):
+    """Answer an HTTP request with {"error": reason}, and log one line saying why."""
+    request = handler.request
+    log.warning("%d %s %s: %s", status, request.method, request.path, reason)
+    handler.set_status(status)
+    handler.finish({"error": reason})
+
+
+def make_token(secret, name):
+    """A signed, timestamped value naming the user: Tornado's secure cookie format."""
+    return tornado.web.create_signed_value(secret, "chat", name).decode()
+
+
+def read_token(secret, token, ttl):
+    """The name inside a token, or None when it is forged, malformed or older than ttl seconds."""
+    try:
+        name = tornado.web.decode_signed_value(
+            secret, "chat", token, max_age_days=ttl / 86400, min_version=2
+        )
+    except ValueError:
+        return None
+    return name.decode() if name else None
+
+
+class Client(tornado.websocket.WebSocketHandler):
+    """One connection: Go's serveWs and Client in one, since Tornado makes a handler per connection."""
+
+    def initialize(self, hub, config):
+        self.hub = hub
+        self.config = config
+
+    def prepare(self):
+        """Authenticate the handshake itself: first the token (401), then the Origin (403)."""
+        token = self.get_query_argument("token", None)
+        authorization = self.request.headers.get("Authorization", "")
+        if authorization.startswith("Bearer "):
+            token = authorization.removeprefix("Bearer ").strip()
+        self.name = token and read_token(self.config.secret, token, self.config.token_ttl)
+        if not self.name:
+            return refuse(self, 401, "missing, forged or expired token: POST /login")
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.check_origin(origin):
+            return refuse(self, 403, f"origin {origin} is not allowed")
+
+    def check_origin(self, origin):
+        """CheckOrigin: only this server's own pages, and the --allow-origin list.
+
+        The lesson's CheckOrigin returns true, which lets any web site open a socket
+        with its visitors' credentials (cross-site WebSocket hijacking).
+        """
+        if origin in self.config.allow_origin:
+            return True
+        try:
+            origin_host = urllib.parse.urlsplit(origin).netloc
+        except ValueError:
+            return False
+        return origin_host.lower() == self.request.host.lower()
+
+    def open(self):
+        """The upgrade is done: join the hub and start the write pump (Go: go client.writePump())."""
+        loop = asyncio.get_running_loop()
+        self.send = collections.deque()  # Go's `send chan []byte`, bounded by SEND_BUFFER
+        self.wakeup = asyncio.Event()
+        self.ping_due = False
+        self.closed = False
+        self.typing = False
+        self.allowance = 2.0 * self.config.rate  # the token bucket of the rate limit
+        self.checked_at = loop.time()
+        self.rejected_in_a_row = 0
+        self.heard()
+        self.read_deadline = loop.call_later(self.config.pong_wait, self.check_read_deadline)
+        self.ping_timer = loop.call_later(self.config.ping_period, self.ping_soon)
+        self.hub.register(self)
+        self.pump = asyncio.ensure_future(self.write_pump())
+
+    # Step 2: the client's two pumps. In Go, readPump is a goroutine looping over
+    # ReadMessage; Tornado runs that loop itself and calls on_message for each message.
+
+    def read_pump(self, frame):
+        """One message from the peer: check it, then hand it to the hub."""
+        self.heard()
+        if isinstance(frame, bytes):
+            log.info("%s: binary frame, closing with 1003", self.name)
+            return self.close(1003, "binary frames are not accepted: send JSON text")
+        if not self.within_rate():
+            return self.reject_over_rate()
+        message = parse_message(frame)
+        kind, value = message.get("type"), message.get("value")
+        if kind == "chat" and isinstance(value, str):
+            self.chat(value)
+        elif kind == "typing" and isinstance(value, bool):
+            self.typing = value
+            self.hub.broadcast({"type": "typing", "from": self.name, "value": value}, skip=self)
+        elif kind in ("chat", "typing"):
+            kind_of_value = "a string" if kind == "chat" else "true or false"
+            self.reply_error(f'a {kind} message needs a "value" that is {kind_of_value}')
+        else:
+            self.reply_error('"type" must be "chat" or "typing"')
+
+    on_message = read_pump  # the name Tornado calls
+
+    def chat(self, text):
+        try:
+            size = len(text.encode())
+        except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in the JSON
+            return self.reply_error("the message is not valid Unicode text")
+        if not 1 <= size <= self.config.max_message_bytes:
+            limit = self.config.max_message_bytes
+            return self.reply_error(f"a chat message is 1 to {limit} bytes of UTF-8")
+        self.typing = False
+        now_ms = time.time_ns() // 1_000_000
+        message = {"type": "chat", "from": self.name, "value": text, "ts": now_ms}
+        self.hub.broadcast(message)
+
+    def reply_error(self, reason):
+        log.info("%s: %s", self.name, reason)
+        self.queue(json.dumps({"type": "error", "value": reason}))
+
+    def within_rate(self):
+        """A token bucket: refilled at --rate tokens a second, holding at most 2 x --rate."""
+        rate = self.config.rate
+        if not rate:
+            return True
+        now = asyncio.get_running_loop().time()
+        elapsed, self.checked_at = now - self.checked_at, now
+        self.allowance = min(2.0 * rate, self.allowance + elapsed * rate)
+        if self.allowance < 1:
+            self.rejected_in_a_row += 1
+            return False
+        self.allowance -= 1
+        self.rejected_in_a_row = 0
+        return True
+
+    def reject_over_rate(self):
+        if self.rejected_in_a_row >= REJECTIONS_BEFORE_CLOSE:
+            log.info("%s: still flooding, closing with 1008", self.name)
+            return self.close(1008, "too many messages")
+        self.reply_error(f"slow down: at most {self.config.rate:g} messages a second")
+
+    # Keepalive. Go sets a read deadline and extends it in the pong handler; here a
+    # timer checks when the peer was last heard from and closes a silent connection.
+
+    def heard(self):
+        self.last_heard = asyncio.get_running_loop().time()
+
+    def on_pong(self, data):
+        self.heard()
+
+    def on_ping(self, data):
+        self.heard()
+
+    def check_read_deadline(self):
+        loop = asyncio.get_running_loop()
+        silent_for = loop.time() - self.last_heard
+        if silent_for < self.config.pong_wait:
+            wait = self.config.pong_wait - silent_for
+            self.read_deadline = loop.call_later(wait, self.check_read_deadline)
+            return
+        log.info("%s: nothing heard for %.0f s, closing", self.name, silent_for)
+        self.close(1000, "nothing heard within the pong wait")
+
+    def ping_soon(self):
+        """Ask the write pump for a ping: it is the one writer of this connection."""
+        self.ping_due = True
+        self.wakeup.set()
+        loop = asyncio.get_running_loop()
+        self.ping_timer = loop.call_later(self.config.ping_period, self.ping_soon)
+
+    def queue(self, message):
+        """Hand a message to the write pump; False if the queue is full (the client is too slow)."""
+        if len(self.send) >= SEND_BUFFER:
+            return False
+        self.send.append(message)
+        self.wakeup.set()
+        return True
+
+    async def write_pump(self):
+        """Write what the hub queued, and the pings, to the peer.
+
+        Go writes one message at a time under a write deadline; here every queued
+        message is handed to the socket at once, then the pump waits (at most
+        WRITE_WAIT) until they are sent. Meanwhile new messages pile up in the
+        bounded queue, so a peer that stops reading fills it and gets dropped.
+        """
+        try:
+            while True:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                if self.closed:
+                    return
+                sent = None
+                while self.send:
+                    sent = self.write_message(self.send.popleft())
+                if self.ping_due:
+                    self.ping_due = False
+                    self.ping()
+                if sent is not None:
+                    await asyncio.wait_for(sent, WRITE_WAIT)
+        except tornado.websocket.WebSocketClosedError:
+            pass
+        except TimeoutError:
+            log.info("%s: write took over %g s, closing", self.name, WRITE_WAIT)
+            self.close(1008, "too slow")
+
+    def on_close(self):
+        """Go's readPump defer: leave the hub, stop the timers and the write pump."""
+        self.closed = True
+        self.read_deadline.cancel()
+        self.ping_timer.cancel()
+        self.wakeup.set()
+        self.hub.unregister(self)
+
+
+def parse_message(frame):
+    """A JSON object as it is; any other text frame is a chat of that text, as in the lesson."""
+    try:
+        message = json.loads(frame)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
+        message = None
+    if isinstance(message, dict):
+        return message
+    return {"type": "chat", "value": frame}
+
+
+# Step 3: the hub, the one owner of the set of clients. In Go a goroutine owns the
+# map and everyone else talks to it over channels. asyncio runs every callback on
+# one thread and switches only at `await`, so plain method calls cannot interleave.
+
+
+class Hub:
+    def __init__(self):
+        self.clients = set()
+        self.names = collections.Counter()  # connections per name
+
+    def register(self, client):
+        """Welcome the new connection, then announce a name's first connection."""
+        first_of_name = client.name not in self.names
+        self.names[client.name] += 1
+        online = sorted(self.names)
+        client.queue(json.dumps({"type": "welcome", "you": client.name, "online": online}))
+        if first_of_name:
+            self.broadcast({"type": "join", "from": client.name})
+        self.clients.add(client)
+
+    def unregister(self, client):
+        """Forget a connection; a name leaves with its last connection."""
+        if client not in self.clients:
+            return
+        self.clients.remove(client)
+        self.names[client.name] -= 1
+        if not self.names[client.name]:
+            del self.names[client.name]
+            self.broadcast({"type": "leave", "from": client.name})
+        elif client.typing:
+            self.broadcast({"type": "typing", "from": client.name, "value": False})
+
+    def broadcast(self, message, skip=None):
+        """Queue one message for every client but `skip`; drop whoever has no room for it."""
+        data = json.dumps(message, ensure_ascii=False)  # encoded once, for everyone
+        too_slow = [c for c in self.clients if c is not skip and not c.queue(data)]
+        for client in too_slow:
+            # Go closes the client's send channel; nobody waits for a slow reader.
+            log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
+            self.unregister(client)
+            client.close(1008, "too slow: messages were piling up")
+
+
+# Logging in. The page posts a name and gets a token to open the socket with.
+
+
+class Login(tornado.web.RequestHandler):
+    def initialize(self, config):
+        self.config = config
+
+    def post(self):
+        try:
+            body = json.loads(self.request.body)
+        except (ValueError, RecursionError):
+            body = None
+        if not isinstance(body, dict):
+            body = None
+        if self.config.password and not self.password_matches(body):
+            return refuse(self, 401, "missing or wrong password")
+        if body is None:
+            return refuse(self, 400, 'send a JSON object: {"name": "alice"}')
+        name = valid_name(body.get("name"))
+        if name is None:
+            reason = "a name is 1 to 32 letters, digits, spaces, _ or -"
+            return refuse(self, 400, reason)
+        self.write({"name": name, "token": make_token(self.config.secret, name)})
+
+    def password_matches(self, body):
+        given = body.get("password") if body else None
+        if not isinstance(given, str):
+            return False
+        return hmac.compare_digest(given.encode(), self.config.password.encode())
+
+
+def valid_name(name):
+    """The trimmed name if it is 1 to 32 letters, digits, spaces, _ or -; else None."""
+    if not isinstance(name, str):
+        return None
+    name = name.strip()
+    if 1 <= len(name) <= 32 and all(c.isalnum() or c in " _-" for c in name):
+        return name
+    return None
+
+
+def log_request(handler):
+    """Tornado's access log line, without the query string: tokens never reach a log."""
+    request = handler.request
+    millis = 1000.0 * request.request_time()
+    logging.getLogger("tornado.access").info(
+        "%d %s %s (%s) %.2fms",
+        handler.get_status(),
+        request.method,
+        request.path,
+        request.remote_ip,
+        millis,
+    )
+
+
+def make_app(config, hub):
+    here = Path(__file__).resolve().parent
+    page = {"path": here, "default_filename": "index.html"}
+    return tornado.web.Application(
+        [
+            (r"/()", tornado.web.StaticFileHandler, page),
+            (r"/login", Login, {"config": config}),
+            (r"/ws", Client, {"hub": hub, "config": config}),
+        ],
+        websocket_max_message_size=MAX_FRAME_BYTES,
+        log_function=log_request,
+    )
+
+
+# Starting and stopping.
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="A WebSocket chat: open the printed URL in two browser tabs."
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    add("--port", type=int, default=8080, help="port; 0 picks a free one (default %(default)s)")
+    add("--allow-origin", action="append", default=[], metavar="ORIGIN",
+        help="also accept WebSocket handshakes from pages at this origin, "
+        "e.g. http://localhost:3000; may be given several times")  # fmt: skip
+    add("--password", help="a password everyone must give to log in (default: none)")
+    add("--secret", default=os.environ.get("CHAT_SECRET"),
+        help="key that signs tokens, so they survive a restart "
+        "(default: $CHAT_SECRET, else a random key made at start)")  # fmt: skip
+    add("--token-ttl", type=float, default=3600, metavar="SECONDS",
+        help="how long a login token is valid (default %(default)g)")  # fmt: skip
+    add("--certfile", help="TLS certificate (PEM): serve HTTPS and WSS only")
+    add("--keyfile", help="TLS private key (PEM), with --certfile")
+    add("--max-message-bytes", type=int, default=4096, metavar="N",
+        help="longest chat message, in UTF-8 bytes (default %(default)s)")  # fmt: skip
+    add("--rate", type=float, default=20, metavar="PER_SECOND",
+        help="messages a client may send per second, with bursts of twice that; "
+        "0 turns the limit off (default %(default)g)")  # fmt: skip
+    add("--ping-period", type=float, default=PING_PERIOD, metavar="SECONDS",
+        help="how often to ping each client (default %(default)g)")  # fmt: skip
+    add("--pong-wait", type=float, default=PONG_WAIT, metavar="SECONDS",
+        help="close a client heard nothing from for this long; "
+        "must be greater than --ping-period (default %(default)g)")  # fmt: skip
+    config = parser.parse_args(argv)
+    if config.pong_wait <= config.ping_period:
+        parser.error("--pong-wait must be greater than --ping-period")
+    if bool(config.certfile) != bool(config.keyfile):
+        parser.error("--certfile and --keyfile go together")
+    if config.rate < 0 or config.token_ttl <= 0 or config.max_message_bytes < 1:
+        parser.error("--rate must be 0 or more; --token-ttl and --max-message-bytes more than 0")
+    config.secret = config.secret or secrets.token_hex(32)
+    return config
+
+
+async def serve(config):
+    hub = Hub()
+    tls = None
+    if config.certfile:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(config.certfile, config.keyfile)
+    server = tornado.httpserver.HTTPServer(
+        make_app(config, hub), ssl_options=tls, max_body_size=MAX_FRAME_BYTES
+    )
+    sockets = tornado.netutil.bind_sockets(config.port, config.host)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    print(f"Chat running at {'https' if tls else 'http'}://{host}:{port}/", flush=True)
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await shut_down(server, hub)
+
+
+async def shut_down(server, hub, patience=4.0):
+    """Say 1001 (going away) to everyone, then wait a little for their replies."""
+    server.stop()
+    for client in list(hub.clients):
+        client.close(1001, "server shutting down")
+    deadline = asyncio.get_running_loop().time() + patience
+    while hub.clients and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def main():
+    config = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    asyncio.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Start the real chat server as a process and talk to it over real sockets.
+
+pytest                                 # every test, against ./chat.py
+pytest -m broadcast                    # one lesson step
+pytest --chat my_chat.py -m upgrade    # your own server instead
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websocket
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 5.0  # seconds to wait for anything the server should do promptly
+
+
+class ChatServer:
+    """One `python CHAT --port 0 FLAGS...` process, and what it printed."""
+
+    def __init__(self, script, flags=(), env=None):
+        self.script = Path(script).resolve()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (kept open until the test ends)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(self.script), "--port", "0", *flags],
+            cwd=self.script.parent,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            env={**os.environ, **(env or {})},
+            text=True,
+        )
+        self.first_line = self._read_first_line()
+        if not self.first_line.startswith("Chat running at "):
+            self.stop()
+            pytest.fail(f"{self.script.name} printed {self.first_line!r}; log:\n{self.log()}")
+        self.url = self.first_line.removeprefix("Chat running at ")  # ends with "/"
+        self.ws_url = self.url.replace("http", "ws", 1) + "ws"
+        self.host, self.port = self.url.split("//")[1].rstrip("/").rsplit(":", 1)
+        self.port = int(self.port)
+        self.peers = []
+
+    def connect(self, name, welcome=True, **options):
+        """Log in as `name` (where the server has /login), connect, and read the welcome."""
+        peer = Peer(open_socket(self, login(self, name), **options), name)
+        self.peers.append(peer)
+        if welcome:
+            first = peer.recv()
+            assert isinstance(first, dict) and first.get("type") == "welcome", (
+                f"the first message to {name} should be the welcome, got {first!r}"
+            )
+            peer.welcome = first
+        return peer
+
+    def _read_first_line(self):
+        lines = []
+        reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()))
+        reader.daemon = True
+        reader.start()
+        reader.join(10)
+        return lines[0].rstrip("\n") if lines else ""
+
+    def log(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Close our connections, signal the server and wait for it; its exit code."""
+        for peer in self.peers:
+            peer.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_chat(request):
+    """start_chat(*flags) starts a chat server; all are stopped after the test."""
+    script = Path(request.config.invocation_params.dir, request.config.getoption("--chat"))
+    if request.config.getoption("--chat") == "chat.py":
+        script = ROOT / "chat.py"
+    servers = []
+
+    def start(*flags, env=None):
+        server = ChatServer(script, flags, env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_chat):
+    return start_chat()
+
+
+def post_login(server, body, raw=None):
+    """POST /login; (status, parsed JSON answer or None)."""
+    data = raw if raw is not None else json.dumps(body).encode()
+    request = urllib.request.Request(server.url + "login", data=data, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT, context=server_tls(server)) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, None
+
+
+def server_tls(server):
+    """Our test servers' certificates are self-made, so HTTPS clients skip verification."""
+    if server.url.startswith("https"):
+        import ssl
+
+        return ssl._create_unverified_context()
+    return None
+
+
+def login(server, name, password=None):
+    """A token for `name`, or None where the server has no /login yet (an early lesson step)."""
+    body = {"name": name} if password is None else {"name": name, "password": password}
+    status, answer = post_login(server, body)
+    if status == 404:
+        return None
+    assert status == 200, f"POST /login for {name!r} answered {status} {answer}"
+    return answer["token"]
+
+
+class Peer:
+    """A websocket-client connection with JSON helpers."""
+
+    def __init__(self, ws, name):
+        self.ws = ws
+        self.name = name
+
+    def send(self, message):
+        self.ws.send(message if isinstance(message, str) else json.dumps(message))
+
+    def recv(self, timeout=TIMEOUT):
+        """The next message, parsed as JSON when it is JSON."""
+        self.ws.settimeout(timeout)
+        text = self.ws.recv()
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+    def recv_type(self, kind, timeout=TIMEOUT):
+        """Skip ahead to the next message of this type."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.recv(max(0.01, deadline - time.monotonic()))
+            if isinstance(message, dict) and message.get("type") == kind:
+                return message
+
+    def nothing_within(self, seconds=0.5, ignore=()):
+        """Assert that no message (other than the types in `ignore`) arrives for a while."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = self.recv(left)
+            except websocket.WebSocketTimeoutException:
+                return
+            if isinstance(message, dict) and message.get("type") in ignore:
+                continue
+            raise AssertionError(f"{self.name} got {message!r}, expected nothing")
+
+    def close_frame(self, timeout=TIMEOUT):
+        """Read until the server closes; the close code it sent (None: closed without a frame)."""
+        self.ws.settimeout(timeout)
+        while True:
+            try:
+                opcode, frame = self.ws.recv_data_frame(control_frame=True)
+            except websocket.WebSocketConnectionClosedException:
+                return None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(frame.data[:2], "big") if frame.data else None
+
+    def close(self):
+        self.ws.close(timeout=0.2)
+
+
+def open_socket(server, token=None, **options):
+    """A raw websocket-client connection to /ws, with ?token= when given."""
+    url = server.ws_url + (f"?token={token}" if token else "")
+    options.setdefault("timeout", TIMEOUT)
+    if server.url.startswith("https"):
+        options.setdefault("sslopt", {"cert_reqs": 0})
+    return websocket.create_connection(url, **options)
+
+
+@pytest.fixture
+def connect(server):
+    """connect(name) logs in (where the server has /login), connects and reads the welcome."""
+    return server.connect
+
+
+def handshake_status(server, path="/ws", headers=()):
+    """Send an upgrade request by hand; the HTTP status the server answers with."""
+    import socket
+
+    request = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {server.host}:{server.port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *headers,
+        "",
+        "",
+    ]
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        sock.sendall("\r\n".join(request).encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+    status_line = response.split(b"\r\n", 1)[0].decode()
+    return int(status_line.split()[1]), response.decode(errors="replace")
