@@ -17,11 +17,13 @@ import os
 import secrets
 import signal
 import ssl
+import struct
 import time
 import urllib.parse
 from pathlib import Path
 
 import tornado.httpserver
+import tornado.iostream
 import tornado.netutil
 import tornado.web
 import tornado.websocket
@@ -100,21 +102,19 @@ class Client(tornado.websocket.WebSocketHandler):
         return origin_host.lower() == self.request.host.lower()
 
     def open(self):
-        """The upgrade is done: join the hub and start the write pump (Go: go client.writePump())."""
+        """The upgrade is done: set up the client, join the hub, start the timers."""
         loop = asyncio.get_running_loop()
+        self.stream = self.ws_connection.stream  # the TCP connection, for prepared frames
         self.send = collections.deque()  # Go's `send chan []byte`, bounded by SEND_BUFFER
-        self.wakeup = asyncio.Event()
-        self.ping_due = False
-        self.closed = False
+        self.pump = None  # the write pump, running only while the peer lags behind
         self.typing = False
         self.allowance = 2.0 * self.config.rate  # the token bucket of the rate limit
         self.checked_at = loop.time()
         self.rejected_in_a_row = 0
         self.heard()
         self.read_deadline = loop.call_later(self.config.pong_wait, self.check_read_deadline)
-        self.ping_timer = loop.call_later(self.config.ping_period, self.ping_soon)
+        self.ping_timer = loop.call_later(self.config.ping_period, self.send_ping)
         self.hub.register(self)
-        self.pump = asyncio.ensure_future(self.write_pump())
 
     # Step 2: the client's two pumps. In Go, readPump is a goroutine looping over
     # ReadMessage; Tornado runs that loop itself and calls on_message for each message.
@@ -157,7 +157,7 @@ class Client(tornado.websocket.WebSocketHandler):
 
     def reply_error(self, reason):
         log.info("%s: %s", self.name, reason)
-        self.queue(json.dumps({"type": "error", "value": reason}))
+        self.queue(prepare_frame({"type": "error", "value": reason}))
 
     def within_rate(self):
         """A token bucket: refilled at --rate tokens a second, holding at most 2 x --rate."""
@@ -202,55 +202,57 @@ class Client(tornado.websocket.WebSocketHandler):
         log.info("%s: nothing heard for %.0f s, closing", self.name, silent_for)
         self.close(1000, "nothing heard within the pong wait")
 
-    def ping_soon(self):
-        """Ask the write pump for a ping: it is the one writer of this connection."""
-        self.ping_due = True
-        self.wakeup.set()
+    def send_ping(self):
+        self.ping()
         loop = asyncio.get_running_loop()
-        self.ping_timer = loop.call_later(self.config.ping_period, self.ping_soon)
+        self.ping_timer = loop.call_later(self.config.ping_period, self.send_ping)
 
-    def queue(self, message):
-        """Hand a message to the write pump; False if the queue is full (the client is too slow)."""
-        if len(self.send) >= SEND_BUFFER:
-            return False
-        self.send.append(message)
-        self.wakeup.set()
+    def queue(self, frame):
+        """Send a prepared frame; False if the peer is too slow and SEND_BUFFER frames wait already.
+
+        Go's hub puts every message in the client's channel and the writePump
+        goroutine, running in parallel, drains it. Here nothing runs in parallel:
+        the frame goes straight into the socket, and only when the peer stops
+        taking data do frames wait in `send` for the write pump.
+        """
+        if self.pump:
+            if len(self.send) >= SEND_BUFFER:
+                return False
+            self.send.append(frame)
+        else:
+            self.write_frame(frame)
         return True
 
-    async def write_pump(self):
-        """Write what the hub queued, and the pings, to the peer.
-
-        Go writes one message at a time under a write deadline; here every queued
-        message is handed to the socket at once, then the pump waits (at most
-        WRITE_WAIT) until they are sent. Meanwhile new messages pile up in the
-        bounded queue, so a peer that stops reading fills it and gets dropped.
-        """
+    def write_frame(self, frame):
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return None  # no data after a close frame
         try:
-            while True:
-                await self.wakeup.wait()
-                self.wakeup.clear()
-                if self.closed:
-                    return
-                sent = None
+            written = self.stream.write(frame)
+        except tornado.iostream.StreamClosedError:
+            return None
+        if not (written.done() or self.pump):  # the kernel's buffer is full: the peer lags
+            self.pump = asyncio.ensure_future(self.write_pump(written))
+        return written
+
+    async def write_pump(self, written):
+        """Runs while the peer lags: wait for the socket (at most WRITE_WAIT), write what waited."""
+        try:
+            while written and not written.done():
+                await asyncio.wait_for(written, WRITE_WAIT)
                 while self.send:
-                    sent = self.write_message(self.send.popleft())
-                if self.ping_due:
-                    self.ping_due = False
-                    self.ping()
-                if sent is not None:
-                    await asyncio.wait_for(sent, WRITE_WAIT)
-        except tornado.websocket.WebSocketClosedError:
+                    written = self.write_frame(self.send.popleft())
+        except tornado.iostream.StreamClosedError:
             pass
         except TimeoutError:
-            log.info("%s: write took over %g s, closing", self.name, WRITE_WAIT)
+            log.info("%s: a write took over %g s, closing", self.name, WRITE_WAIT)
             self.close(1008, "too slow")
+        finally:
+            self.pump = None
 
     def on_close(self):
-        """Go's readPump defer: leave the hub, stop the timers and the write pump."""
-        self.closed = True
+        """Go's readPump defer: leave the hub and stop the timers."""
         self.read_deadline.cancel()
         self.ping_timer.cancel()
-        self.wakeup.set()
         self.hub.unregister(self)
 
 
@@ -263,6 +265,25 @@ def parse_message(frame):
     if isinstance(message, dict):
         return message
     return {"type": "chat", "value": frame}
+
+
+def prepare_frame(message):
+    """A message as a whole WebSocket text frame, ready to write to any number of clients.
+
+    Tornado's write_message encodes and frames the message again for every client;
+    gorilla calls a frame built once a PreparedMessage. A server's frames are not
+    masked, so the same bytes serve every client: a header of 2, 4 or 10 bytes
+    (RFC 6455, section 5.2) and the UTF-8 payload.
+    """
+    payload = json.dumps(message, ensure_ascii=False).encode()
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)  # FIN + text opcode, then the length
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
 
 
 # Step 3: the hub, the one owner of the set of clients. In Go a goroutine owns the
@@ -280,7 +301,7 @@ class Hub:
         first_of_name = client.name not in self.names
         self.names[client.name] += 1
         online = sorted(self.names)
-        client.queue(json.dumps({"type": "welcome", "you": client.name, "online": online}))
+        client.queue(prepare_frame({"type": "welcome", "you": client.name, "online": online}))
         if first_of_name:
             self.broadcast({"type": "join", "from": client.name})
         self.clients.add(client)
@@ -299,8 +320,8 @@ class Hub:
 
     def broadcast(self, message, skip=None):
         """Queue one message for every client but `skip`; drop whoever has no room for it."""
-        data = json.dumps(message, ensure_ascii=False)  # encoded once, for everyone
-        too_slow = [c for c in self.clients if c is not skip and not c.queue(data)]
+        frame = prepare_frame(message)  # encoded and framed once, for everyone
+        too_slow = [c for c in self.clients if c is not skip and not c.queue(frame)]
         for client in too_slow:
             # Go closes the client's send channel; nobody waits for a slow reader.
             log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
