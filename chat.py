@@ -32,13 +32,16 @@ WRITE_WAIT = 10.0  # seconds allowed to hand the queued messages to the peer
 PONG_WAIT = 60.0  # seconds allowed to hear anything (a pong, a message) from the peer
 PING_PERIOD = 54.0  # seconds between pings; must be less than PONG_WAIT
 SEND_BUFFER = 256  # messages waiting for one client before it counts as too slow
-MAX_FRAME_BYTES = 65536  # a bigger message closes the connection with 1009
+MAX_MESSAGE_BYTES = 65536  # a bigger message closes the connection with 1009
+# Tornado stops reading at once past its own limit, so the peer may see a reset
+# instead of our 1009; up to this size it reads the message whole, and we close cleanly.
+TORNADO_MAX_MESSAGE_BYTES = 1024 * 1024
 REJECTIONS_BEFORE_CLOSE = 10  # rate-limited messages in a row before close 1008
 
 log = logging.getLogger("chat")
 
 
-# Step 1: the upgrade. Go's Upgrader with CheckOrigin; Tornado's WebSocketHandler
+# Lesson 2: the upgrade. Go's Upgrader with CheckOrigin; Tornado's WebSocketHandler
 # does the handshake, and prepare() runs before it, so a bad request gets its
 # 401 or 403 as plain HTTP and never becomes a WebSocket.
 
@@ -116,15 +119,19 @@ class Client(tornado.websocket.WebSocketHandler):
         self.ping_timer = loop.call_later(self.config.ping_period, self.send_ping)
         self.hub.register(self)
 
-    # Step 2: the client's two pumps. In Go, readPump is a goroutine looping over
+    # Lesson 3: the client's two pumps. In Go, readPump is a goroutine looping over
     # ReadMessage; Tornado runs that loop itself and calls on_message for each message.
 
     def read_pump(self, frame):
         """One message from the peer: check it, then hand it to the hub."""
+        if self.closing():
+            return  # it was sent before our close frame reached the peer
         self.heard()
         if isinstance(frame, bytes):
             log.info("%s: binary frame, closing with 1003", self.name)
-            return self.close(1003, "binary frames are not accepted: send JSON text")
+            return self.drop(1003, "binary frames are not accepted: send JSON text")
+        if len(frame) > MAX_MESSAGE_BYTES // 4 and len(frame.encode()) > MAX_MESSAGE_BYTES:
+            return self.too_big()
         if not self.within_rate():
             return self.reject_over_rate()
         message = parse_message(frame)
@@ -177,7 +184,7 @@ class Client(tornado.websocket.WebSocketHandler):
     def reject_over_rate(self):
         if self.rejected_in_a_row >= REJECTIONS_BEFORE_CLOSE:
             log.info("%s: still flooding, closing with 1008", self.name)
-            return self.close(1008, "too many messages")
+            return self.drop(1008, "too many messages")
         self.reply_error(f"slow down: at most {self.config.rate:g} messages a second")
 
     # Keepalive. Go sets a read deadline and extends it in the pong handler; here a
@@ -200,9 +207,11 @@ class Client(tornado.websocket.WebSocketHandler):
             self.read_deadline = loop.call_later(wait, self.check_read_deadline)
             return
         log.info("%s: nothing heard for %.0f s, closing", self.name, silent_for)
-        self.close(1000, "nothing heard within the pong wait")
+        self.drop(1000, "nothing heard within the pong wait")
 
     def send_ping(self):
+        if self.closing():
+            return
         self.ping()
         loop = asyncio.get_running_loop()
         self.ping_timer = loop.call_later(self.config.ping_period, self.send_ping)
@@ -224,7 +233,7 @@ class Client(tornado.websocket.WebSocketHandler):
         return True
 
     def write_frame(self, frame):
-        if self.ws_connection is None or self.ws_connection.is_closing():
+        if self.closing():
             return None  # no data after a close frame
         try:
             written = self.stream.write(frame)
@@ -245,15 +254,44 @@ class Client(tornado.websocket.WebSocketHandler):
             pass
         except TimeoutError:
             log.info("%s: a write took over %g s, closing", self.name, WRITE_WAIT)
-            self.close(1008, "too slow")
+            self.drop(1008, "too slow")
         finally:
             self.pump = None
+
+    def closing(self):
+        return self.ws_connection is None or self.ws_connection.is_closing()
+
+    def drop(self, code, reason):
+        """Leave the hub at once, then close: nobody waits for the peer's goodbye."""
+        self.hub.unregister(self)
+        self.close(code, reason)
+
+    def too_big(self):
+        log.info("%s: a message over %d bytes, closing with 1009", self.name, MAX_MESSAGE_BYTES)
+        self.drop(1009, f"a message may have {MAX_MESSAGE_BYTES} bytes at most")
+
+    def get_websocket_protocol(self):
+        protocol = super().get_websocket_protocol()
+        return protocol and Protocol(self, False, protocol.params)
 
     def on_close(self):
         """Go's readPump defer: leave the hub and stop the timers."""
         self.read_deadline.cancel()
         self.ping_timer.cancel()
         self.hub.unregister(self)
+
+
+class Protocol(tornado.websocket.WebSocketProtocol13):
+    """Tornado's protocol, plus a log line for the one rejection it makes itself: 1009."""
+
+    def close(self, code=None, reason=None):
+        if code == 1009:
+            log.info(
+                "%s: a message over %d bytes, closing with 1009",
+                self.handler.name,
+                TORNADO_MAX_MESSAGE_BYTES,
+            )
+        super().close(code, reason)
 
 
 def parse_message(frame):
@@ -286,7 +324,7 @@ def prepare_frame(message):
     return header + payload
 
 
-# Step 3: the hub, the one owner of the set of clients. In Go a goroutine owns the
+# Lesson 4: the hub, the one owner of the set of clients. In Go a goroutine owns the
 # map and everyone else talks to it over channels. asyncio runs every callback on
 # one thread and switches only at `await`, so plain method calls cannot interleave.
 
@@ -323,10 +361,10 @@ class Hub:
         frame = prepare_frame(message)  # encoded and framed once, for everyone
         too_slow = [c for c in self.clients if c is not skip and not c.queue(frame)]
         for client in too_slow:
-            # Go closes the client's send channel; nobody waits for a slow reader.
-            log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
-            self.unregister(client)
-            client.close(1008, "too slow: messages were piling up")
+            if client in self.clients:  # not dropped already, by the leave of another
+                # Go closes the client's send channel; nobody waits for a slow reader.
+                log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
+                client.drop(1008, "too slow: messages were piling up")
 
 
 # Logging in. The page posts a name and gets a token to open the socket with.
@@ -337,6 +375,10 @@ class Login(tornado.web.RequestHandler):
         self.config = config
 
     def post(self):
+        origin = self.request.headers.get("Origin")
+        if origin in self.config.allow_origin:  # let a page there read the answer (CORS)
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Vary", "Origin")
         try:
             body = json.loads(self.request.body)
         except (ValueError, RecursionError):
@@ -393,7 +435,7 @@ def make_app(config, hub):
             (r"/login", Login, {"config": config}),
             (r"/ws", Client, {"hub": hub, "config": config}),
         ],
-        websocket_max_message_size=MAX_FRAME_BYTES,
+        websocket_max_message_size=TORNADO_MAX_MESSAGE_BYTES,
         log_function=log_request,
     )
 
@@ -409,8 +451,8 @@ def parse_args(argv=None):
     add("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     add("--port", type=int, default=8080, help="port; 0 picks a free one (default %(default)s)")
     add("--allow-origin", action="append", default=[], metavar="ORIGIN",
-        help="also accept WebSocket handshakes from pages at this origin, "
-        "e.g. http://localhost:3000; may be given several times")  # fmt: skip
+        help="also accept pages at this origin (the WebSocket handshake and "
+        "/login), e.g. http://localhost:3000; may be given several times")  # fmt: skip
     add("--password", help="a password everyone must give to log in (default: none)")
     add("--secret", default=os.environ.get("CHAT_SECRET"),
         help="key that signs tokens, so they survive a restart "
@@ -447,7 +489,7 @@ async def serve(config):
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(config.certfile, config.keyfile)
     server = tornado.httpserver.HTTPServer(
-        make_app(config, hub), ssl_options=tls, max_body_size=MAX_FRAME_BYTES
+        make_app(config, hub), ssl_options=tls, max_body_size=MAX_MESSAGE_BYTES
     )
     sockets = tornado.netutil.bind_sockets(config.port, config.host)
     server.add_sockets(sockets)
