@@ -5,15 +5,19 @@ pytest -m broadcast                    # one lesson step
 pytest --chat my_chat.py -m upgrade    # your own server instead
 """
 
+import base64
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -174,8 +178,8 @@ class Peer:
         """Assert that no message (other than the types in `ignore`) arrives for a while."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = self.recv(left)
+            try:  # short reads: websocket-client keeps reading past each ping it answers
+                message = self.recv(min(left, 0.1))
             except websocket.WebSocketTimeoutException:
                 return
             if isinstance(message, dict) and message.get("type") in ignore:
@@ -197,9 +201,14 @@ class Peer:
         self.ws.close(timeout=0.2)
 
 
+def ws_path(token=None):
+    """/ws, with the token in the query string when there is one."""
+    return f"/ws?token={urllib.parse.quote(token, safe='')}" if token else "/ws"
+
+
 def open_socket(server, token=None, **options):
     """A raw websocket-client connection to /ws, with ?token= when given."""
-    url = server.ws_url + (f"?token={token}" if token else "")
+    url = server.ws_url.removesuffix("/ws") + ws_path(token)
     options.setdefault("timeout", TIMEOUT)
     if server.url.startswith("https"):
         options.setdefault("sslopt", {"cert_reqs": 0})
@@ -214,8 +223,6 @@ def connect(server):
 
 def handshake_status(server, path="/ws", headers=()):
     """Send an upgrade request by hand; the HTTP status the server answers with."""
-    import socket
-
     request = [
         f"GET {path} HTTP/1.1",
         f"Host: {server.host}:{server.port}",
@@ -237,3 +244,57 @@ def handshake_status(server, path="/ws", headers=()):
             response += chunk
     status_line = response.split(b"\r\n", 1)[0].decode()
     return int(status_line.split()[1]), response.decode(errors="replace")
+
+
+class RawPeer:
+    """A WebSocket client on a bare socket, which answers nothing and reads only when told."""
+
+    def __init__(self, server, name, receive_buffer=None):
+        self.sock = socket.socket()
+        if receive_buffer:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect((server.host, server.port))
+        token = login(server, name)
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {ws_path(token)} HTTP/1.1\r\n"
+            f"Host: {server.host}:{server.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        self.sock.sendall(request.encode())
+        self.buffer = b""
+        head = self.read_until(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def read_until(self, marker):
+        while marker not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(marker)
+        return head
+
+    def read_exactly(self, n):
+        while len(self.buffer) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def read_frame(self):
+        """(opcode, payload) of the next frame from the server (server frames are unmasked)."""
+        first, second = self.read_exactly(2)
+        size = second & 0x7F
+        if size == 126:
+            (size,) = struct.unpack("!H", self.read_exactly(2))
+        elif size == 127:
+            (size,) = struct.unpack("!Q", self.read_exactly(8))
+        return first & 0x0F, self.read_exactly(size)
+
+    def close(self):
+        self.sock.close()

@@ -1,6 +1,5 @@
 """Lesson step 4, the hub: welcome, join and leave, fan-out, order per sender."""
 
-import json
 import threading
 
 import pytest

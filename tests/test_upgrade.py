@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 import websocket
 
-from conftest import handshake_status, login, open_socket
+from conftest import handshake_status, login, open_socket, ws_path
 
 pytestmark = pytest.mark.upgrade
 
@@ -15,8 +15,7 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def token_query(server, name="alice"):
-    token = login(server, name)
-    return f"/ws?token={token}" if token else "/ws"
+    return ws_path(login(server, name))
 
 
 def test_the_page_is_served_at_the_root(server):
