@@ -32,6 +32,7 @@ WRITE_WAIT = 10.0  # seconds allowed to hand the queued messages to the peer
 PONG_WAIT = 60.0  # seconds allowed to hear anything (a pong, a message) from the peer
 PING_PERIOD = 54.0  # seconds between pings; must be less than PONG_WAIT
 SEND_BUFFER = 256  # messages waiting for one client before it counts as too slow
+WRITE_BATCH = 64  # messages queued for a client that are written at once, not at the next turn
 MAX_MESSAGE_BYTES = 65536  # a bigger message closes the connection with 1009
 # Tornado stops reading at once past its own limit, so the peer may see a reset
 # instead of our 1009; up to this size it reads the message whole, and we close cleanly.
@@ -109,7 +110,7 @@ class Client(tornado.websocket.WebSocketHandler):
         loop = asyncio.get_running_loop()
         self.stream = self.ws_connection.stream  # the TCP connection, for prepared frames
         self.send = collections.deque()  # Go's `send chan []byte`, bounded by SEND_BUFFER
-        self.pump = None  # the write pump, running only while the peer lags behind
+        self.lagging = None  # a task waiting for the peer, while it does not keep up
         self.typing = False
         self.allowance = 2.0 * self.config.rate  # the token bucket of the rate limit
         self.checked_at = loop.time()
@@ -217,46 +218,50 @@ class Client(tornado.websocket.WebSocketHandler):
         self.ping_timer = loop.call_later(self.config.ping_period, self.send_ping)
 
     def queue(self, frame):
-        """Send a prepared frame; False if the peer is too slow and SEND_BUFFER frames wait already.
+        """Queue a prepared frame for the write pump; False if SEND_BUFFER frames wait already.
 
-        Go's hub puts every message in the client's channel and the writePump
-        goroutine, running in parallel, drains it. Here nothing runs in parallel:
-        the frame goes straight into the socket, and only when the peer stops
-        taking data do frames wait in `send` for the write pump.
+        Go's hub puts the message in the client's channel, and the writePump
+        goroutine, running in parallel, takes it out. Here the write pump runs at
+        the next turn of the event loop and writes all that was queued by then in
+        one system call. Frames pile up only while the peer is not reading.
         """
-        if self.pump:
-            if len(self.send) >= SEND_BUFFER:
-                return False
-            self.send.append(frame)
-        else:
-            self.write_frame(frame)
+        if len(self.send) >= SEND_BUFFER:
+            return False
+        self.send.append(frame)
+        if self.lagging is None:
+            if len(self.send) == 1:
+                asyncio.get_running_loop().call_soon(self.write_pump)
+            elif len(self.send) >= WRITE_BATCH:  # Tornado may read many messages in one turn
+                self.write_pump()
         return True
 
-    def write_frame(self, frame):
+    def write_pump(self):
+        """Write every queued frame at once; if the socket can't take it all, wait for the peer."""
+        if self.lagging or not self.send:
+            return
+        frames = b"".join(self.send)
+        self.send.clear()
         if self.closing():
-            return None  # no data after a close frame
+            return  # no data after a close frame
         try:
-            written = self.stream.write(frame)
+            written = self.stream.write(frames)
         except tornado.iostream.StreamClosedError:
-            return None
-        if not (written.done() or self.pump):  # the kernel's buffer is full: the peer lags
-            self.pump = asyncio.ensure_future(self.write_pump(written))
-        return written
+            return
+        if not written.done():  # the kernel's buffer is full: the peer lags behind
+            self.lagging = asyncio.ensure_future(self.wait_for_peer(written))
 
-    async def write_pump(self, written):
-        """Runs while the peer lags: wait for the socket (at most WRITE_WAIT), write what waited."""
+    async def wait_for_peer(self, written):
+        """Give the peer WRITE_WAIT to take what was written; meanwhile frames wait in `send`."""
         try:
-            while written and not written.done():
-                await asyncio.wait_for(written, WRITE_WAIT)
-                while self.send:
-                    written = self.write_frame(self.send.popleft())
+            await asyncio.wait_for(written, WRITE_WAIT)
         except tornado.iostream.StreamClosedError:
-            pass
+            return
         except TimeoutError:
             log.info("%s: a write took over %g s, closing", self.name, WRITE_WAIT)
-            self.drop(1008, "too slow")
+            return self.drop(1008, "too slow")
         finally:
-            self.pump = None
+            self.lagging = None
+        self.write_pump()
 
     def closing(self):
         return self.ws_connection is None or self.ws_connection.is_closing()
