@@ -11,7 +11,7 @@ Write `class Hub` with three methods:
   `broadcast` returns nothing.
 
 A client is any object with a `queue(message) -> bool` method; in chat.py it is the
-connection, whose queue holds at most 256 messages.
+connection, whose `queue` returns False once 256 frames wait for a peer that stopped reading.
 
 Why it matters: one person on a bad network must not slow the chat down for everyone. The
 hub never waits for a client: a client that cannot take the next message is dropped, and the

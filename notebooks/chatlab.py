@@ -1,0 +1,153 @@
+"""What the notebooks share: find or start a chat server, log in, connect, read messages.
+
+For example:
+
+>>> import chatlab
+>>> server = chatlab.ensure_server()  # the chat at $CHAT_URL, or one started here
+>>> alice = server.connect("alice")  # a websocket-client connection
+>>> chatlab.receive(alice)  # the next message, as a dict: here the welcome
+>>> server.stop()  # stops the chat only if it was started here
+"""
+
+import atexit
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import websocket
+
+CHAT = Path(__file__).resolve().parent.parent / "chat.py"
+DEFAULT_URL = "http://127.0.0.1:8080"
+TIMEOUT = 5.0  # seconds to wait for anything the server should do at once
+
+
+class Server:
+    """A chat server at `url`; `process` is set when we started it ourselves."""
+
+    def __init__(self, url, process=None, log_file=None):
+        self.url = url.rstrip("/") + "/"
+        self.ws_url = self.url.replace("http", "ws", 1) + "ws"  # http -> ws, https -> wss
+        address = urllib.parse.urlsplit(self.url)
+        self.host, self.port = address.hostname, address.port
+        self.process = process
+        self.log_file = log_file
+        self.started = process is not None
+
+    def login(self, name):
+        """POST /login; the token that lets `name` open a WebSocket."""
+        body = json.dumps({"name": name}).encode()
+        request = urllib.request.Request(self.url + "login", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return json.load(response)["token"]
+
+    def connect(self, name, **options):
+        """Log in as `name` and open a WebSocket; the welcome is left for you to read."""
+        token = urllib.parse.quote(self.login(name), safe="")
+        options.setdefault("timeout", TIMEOUT)
+        return websocket.create_connection(f"{self.ws_url}?token={token}", **options)
+
+    def log(self):
+        """What the server has written to stderr so far (only for a server we started)."""
+        return Path(self.log_file.name).read_text() if self.log_file else ""
+
+    def stop(self):
+        """Stop the server if we started it (SIGTERM, as Ctrl+C would); leave others alone."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            Path(self.log_file.name).unlink(missing_ok=True)
+            print(f"Stopped the chat at {self.url}")
+        elif not self.started:
+            print(f"The chat at {self.url} was running before; it keeps running")
+
+
+def answers(host, port):
+    """True if something accepts a TCP connection at host:port."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def ensure_server():
+    """The chat at $CHAT_URL if something answers there, else chat.py started on a free port."""
+    url = os.environ.get("CHAT_URL", DEFAULT_URL)
+    address = urllib.parse.urlsplit(url)
+    default_port = 443 if address.scheme == "https" else 80
+    if answers(address.hostname, address.port or default_port):
+        print(f"Using the chat at {url}")
+        return Server(url)
+    print(f"Nothing answers at {url}: starting a chat of our own")
+    return start_server()
+
+
+def start_server(*flags):
+    """Start `python chat.py --port 0 FLAGS...` and wait for its "Chat running at URL" line."""
+    log_file = tempfile.NamedTemporaryFile("w+", prefix="chat-", suffix=".log", delete=False)  # noqa: SIM115
+    command = [sys.executable, str(CHAT), "--port", "0", *map(str, flags)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True)
+    line = process.stdout.readline().strip()  # the one line chat.py prints once it listens
+    if not line.startswith("Chat running at "):
+        process.kill()
+        raise RuntimeError(f"chat.py did not start: {Path(log_file.name).read_text()}")
+    server = Server(line.removeprefix("Chat running at "), process, log_file)
+    atexit.register(server.stop)  # should the notebook end early, the kernel's exit stops it
+    print(f"Started chat.py (pid {process.pid}) at {server.url}")
+    return server
+
+
+def send(ws, message):
+    """Send one message as a JSON text frame."""
+    ws.send(json.dumps(message))
+
+
+def receive(ws, kind=None, timeout=TIMEOUT):
+    """The next message, parsed; with `kind`, the next one of that type (others are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ws.settimeout(max(0.01, deadline - time.monotonic()))
+        message = json.loads(ws.recv())
+        if kind is None or message.get("type") == kind:
+            return message
+
+
+def receive_all(ws, seconds=0.5):
+    """Every message that arrives within `seconds`: [] means nothing came."""
+    messages = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            messages.append(receive(ws, timeout=left))
+        except websocket.WebSocketTimeoutException:
+            break
+    return messages
+
+
+def until_close(ws, timeout=TIMEOUT):
+    """Read until the server closes: (the messages before its close frame, the close code)."""
+    messages = []
+    ws.settimeout(timeout)
+    while True:
+        frame = ws.recv_frame()
+        if frame.opcode == websocket.ABNF.OPCODE_TEXT:
+            messages.append(json.loads(frame.data))
+        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+            break
+    try:
+        ws.send_close()  # answer the close frame, as RFC 6455 asks, if the server still listens
+    except (OSError, websocket.WebSocketConnectionClosedException):
+        pass
+    ws.shutdown()
+    return messages, int.from_bytes(frame.data[:2], "big")

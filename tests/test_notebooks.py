@@ -1,0 +1,98 @@
+"""The notebooks run top to bottom without an error, and are stored clean.
+
+Each notebook asserts what it demonstrates, so running it checks the chat too.
+"""
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+STEPS = {
+    "01-handshake.ipynb": pytest.mark.upgrade,
+    "02-broadcast.ipynb": pytest.mark.broadcast,
+    "03-typing.ipynb": pytest.mark.typing,
+    "04-security.ipynb": pytest.mark.security,
+}
+
+
+def notebook_client(name):
+    """An nbclient runner for one notebook, its kernel working in notebooks/."""
+    return NotebookClient(
+        nbformat.read(NOTEBOOKS / name, as_version=4),
+        timeout=60,  # seconds per cell
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+
+
+def kernel_env(chat_url):
+    """The kernel's environment: ours, with CHAT_URL naming the chat to use."""
+    return {**os.environ, "CHAT_URL": chat_url}
+
+
+def printed(notebook):
+    """Everything the notebook's cells printed."""
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+
+
+def closed_port():
+    """A port on which nothing listens: bound for a moment, then released."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def is_running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=mark) for name, mark in STEPS.items()])
+def test_the_notebook_runs_against_a_running_chat(start_chat, name):
+    server = start_chat()
+    client = notebook_client(name)
+    client.execute(env=kernel_env(server.url))  # a failing cell raises CellExecutionError
+    assert f"Using the chat at {server.url}" in printed(client.nb)
+    assert server.proc.poll() is None, "the notebook stopped a chat it had not started"
+
+
+@pytest.mark.upgrade
+def test_a_notebook_starts_and_stops_its_own_chat_when_none_answers():
+    client = notebook_client("01-handshake.ipynb")
+    client.reset_execution_trackers()
+    with client.setup_kernel(env=kernel_env(f"http://127.0.0.1:{closed_port()}")):
+        for index, cell in enumerate(client.nb.cells):
+            client.execute_cell(cell, index)
+        # Checked while the kernel still runs: its exit would stop the chat anyway.
+        started = re.search(r"Started chat\.py \(pid (\d+)\) at (\S+)", printed(client.nb))
+        assert started, "the notebook did not start a chat of its own"
+        pid, url = int(started[1]), started[2]
+        assert f"Stopped the chat at {url}" in printed(client.nb)
+        assert not is_running(pid), f"chat.py (pid {pid}) is still running"
+
+
+def test_notebooks_are_stored_without_outputs():
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    assert {path.name for path in paths} >= set(STEPS)
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+        assert notebook.metadata.kernelspec.name == "python3", path.name
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [], f"{path.name}: a cell holds outputs"
+                assert cell.execution_count is None, f"{path.name}: a cell has a count"
