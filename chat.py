@@ -306,7 +306,7 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
     """Tornado's protocol, plus a log line for the one rejection it makes itself: 1009."""
 
     def close(self, code=None, reason=None):
-        if code == 1009:
+        if code == 1009 and reason == "message too big":  # Tornado's own words
             log.info(
                 "%s: a message over %d bytes, closing with 1009",
                 self.handler.name,

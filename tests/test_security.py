@@ -191,7 +191,9 @@ def test_a_message_over_65536_bytes_is_closed_with_1009(server, connect):
     bob = connect("bob")  # the server is fine
     bob.send({"type": "chat", "value": "hello"})
     assert bob.recv_type("chat")["value"] == "hello"
-    assert "alice: a message over 65536 bytes, closing with 1009" in server.log()
+    log = server.log()
+    assert "alice: a message over 65536 bytes, closing with 1009" in log
+    assert log.count("1009") == 1, "one rejection, one line"
 
 
 def test_a_message_of_65536_bytes_is_not_closed(connect):
