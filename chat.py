@@ -132,6 +132,7 @@ class Client(tornado.websocket.WebSocketHandler):
         if isinstance(frame, bytes):
             log.info("%s: binary frame, closing with 1003", self.name)
             return self.drop(1003, "binary frames are not accepted: send JSON text")
+        # A character takes at most 4 bytes of UTF-8: count bytes only when it can matter.
         if len(frame) > MAX_MESSAGE_BYTES // 4 and len(frame.encode()) > MAX_MESSAGE_BYTES:
             return self.too_big()
         if not self.within_rate():
