@@ -6,6 +6,7 @@ pytest --chat my_chat.py -m upgrade    # your own server instead
 """
 
 import base64
+import functools
 import json
 import os
 import signal
@@ -90,6 +91,15 @@ class ChatServer:
         return self.proc.returncode
 
 
+@functools.cache
+def help_text(script):
+    """What `python SCRIPT --help` prints: which flags a learner's server has so far."""
+    result = subprocess.run(
+        [sys.executable, str(script), "--help"], check=False, capture_output=True, text=True
+    )
+    return result.stdout
+
+
 @pytest.fixture
 def start_chat(request):
     """start_chat(*flags) starts a chat server; all are stopped after the test."""
@@ -98,7 +108,10 @@ def start_chat(request):
         script = ROOT / "chat.py"
     servers = []
 
-    def start(*flags, env=None):
+    def start(*flags, env=None, unlimited=False):
+        """unlimited=True adds --rate 0 where the server has that flag (the security step)."""
+        if unlimited and "--rate" in help_text(script):
+            flags = ("--rate", "0", *flags)
         server = ChatServer(script, flags, env)
         servers.append(server)
         return server

@@ -4,6 +4,8 @@ import threading
 
 import pytest
 
+from conftest import RawPeer
+
 pytestmark = pytest.mark.broadcast
 
 
@@ -58,7 +60,7 @@ def test_unicode_survives_the_round_trip(connect):
 
 def test_messages_from_each_sender_arrive_in_order_none_twice(start_chat):
     """Four senders each send 150 numbered chats at once; three receivers check the order."""
-    server = start_chat("--rate", "0")
+    server = start_chat(unlimited=True)
     senders = [server.connect(f"sender{i}") for i in range(4)]
     receivers = [server.connect(f"receiver{i}") for i in range(3)]
     count = 150
@@ -82,3 +84,27 @@ def test_messages_from_each_sender_arrive_in_order_none_twice(start_chat):
         for name, numbers in seen.items():
             assert numbers == list(range(count)), f"{receiver.name} got {name}'s chats out of order"
         receiver.nothing_within(0.3, ignore=("join", "leave"))
+
+
+def test_a_client_that_stops_reading_is_dropped_and_nobody_waits(start_chat):
+    server = start_chat(unlimited=True)
+    alice = server.connect("alice")
+    slow = RawPeer(server, "slowpoke", receive_buffer=4096)
+    assert alice.recv_type("join")["from"] == "slowpoke"
+    text = "x" * 4000
+    received, leaves = [], []
+    # 30 rounds of 100 chats, about 12 MB: more than the kernel buffers and 256 frames hold.
+    # alice reads each round before sending the next, so she is never the slow one.
+    for first in range(0, 3000, 100):
+        for n in range(first, first + 100):
+            alice.send({"type": "chat", "value": f"{n}:{text}"})
+        while len(received) < first + 100:
+            message = alice.recv(timeout=10)
+            if message["type"] == "chat":
+                received.append(int(message["value"].split(":")[0]))
+            elif message["type"] == "leave":
+                leaves.append(message["from"])
+    assert received == list(range(3000))
+    assert leaves == ["slowpoke"], "alice should have been told that slowpoke left"
+    assert "slowpoke: 256 messages waiting, dropping" in server.log()
+    slow.close()

@@ -18,6 +18,7 @@ STEPS = {
     "02-broadcast.ipynb": pytest.mark.broadcast,
     "03-typing.ipynb": pytest.mark.typing,
     "04-security.ipynb": pytest.mark.security,
+    "06-performance.ipynb": (),  # no lesson step: no marker
 }
 
 

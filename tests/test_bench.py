@@ -1,0 +1,56 @@
+"""The fan-out benchmark still runs, and what it reports adds up (tiny numbers, no timings)."""
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+BENCH = ROOT / "bench" / "fanout.py"
+PATIENCE = 120  # seconds: generous, the runs take a few
+
+
+def run_bench(*flags):
+    """Run bench/fanout.py with these flags; the rows of the Markdown table it prints."""
+    finished = subprocess.run(
+        [sys.executable, str(BENCH), "--workers", "2", *flags],
+        check=False,  # a failure is shown with its stderr below
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        cwd=ROOT,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return table_rows(finished.stdout)
+
+
+def table_rows(text):
+    """A Markdown table's rows as dicts, heading -> cell, numbers without their commas."""
+    lines = [line.strip("|").split("|") for line in text.splitlines() if line.startswith("|")]
+    headings = [cell.strip() for cell in lines[0]]
+    return [
+        {heading: cell.strip().replace(",", "") for heading, cell in zip(headings, line)}
+        for line in lines[2:]  # after the headings and the |---:| line
+    ]
+
+
+def test_a_small_fanout_reaches_every_receiver_once_and_in_order(start_chat):
+    server = start_chat("--rate", "0")
+    (row,) = run_bench(
+        "--url", server.url, "--receivers", "5", "--senders", "2",
+        "--rate", "20", "--duration", "1",
+    )  # fmt: skip
+    assert int(row["sent"]) == 20  # 20 chats a second for 1 second
+    assert int(row["lost"]) == 0
+    assert int(row["reordered"]) == 0
+    assert int(row["duplicates"]) == 0
+    assert int(row["dropped"]) == 0
+    assert int(row["rejected"]) == 0
+    assert int(row["receivers"]) == 5
+    assert row["p99 ms"] != "n/a", "every chat arrived, so there are latencies"
+
+
+def test_idle_connections_cost_the_server_memory():
+    (row,) = run_bench("--idle", "20")
+    assert int(row["idle connections"]) == 20
+    assert int(row["dropped"]) == 0
+    assert float(row["KiB per connection"]) > 0
