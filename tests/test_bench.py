@@ -37,7 +37,7 @@ def test_a_small_fanout_reaches_every_receiver_once_and_in_order(start_chat):
     server = start_chat("--rate", "0")
     (row,) = run_bench(
         "--url", server.url, "--receivers", "5", "--senders", "2",
-        "--rate", "20", "--duration", "1",
+        "--rate", "20", "--duration", "1", "--drain", "5",
     )  # fmt: skip
     assert int(row["sent"]) == 20  # 20 chats a second for 1 second
     assert int(row["lost"]) == 0
