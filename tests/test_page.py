@@ -19,15 +19,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from scripts.screenshot import CHROMIUM_ARGS  # the same browser set-up as the screenshot
+
 RECONNECT_MS = 20_000  # a dropped page retries after 0.5, 1, 2, 4, 8 s
 
 expect.set_options(timeout=10_000)  # generous: the machine may be busy
