@@ -127,7 +127,7 @@ def run_console(body, server):
         assert code == 0, f"$ {command}\nexited with {code}:\n{output}"
 
 
-@pytest.mark.parametrize("language, body", code_blocks())
+@pytest.mark.parametrize("language, body", list(code_blocks()))
 def test_code_block(language, body, start_chat, tmp_path):
     if language in ILLUSTRATIONS:
         return
