@@ -5,6 +5,7 @@ import shutil
 import ssl
 import subprocess
 import time
+import urllib.request
 
 import pytest
 import websocket
@@ -316,3 +317,17 @@ def test_a_message_over_a_megabyte_is_cut_off_and_logged(server, connect):
     bob.send({"type": "chat", "value": "hello"})
     assert bob.recv_type("chat")["value"] == "hello"
     assert "alice: a message over 1048576 bytes, closing with 1009" in server.log()
+
+
+def test_login_lets_only_allowed_origins_read_its_answer(start_chat):
+    server = start_chat("--allow-origin", "http://localhost:3000")
+
+    def cors_header(origin):
+        request = urllib.request.Request(
+            server.url + "login", data=b'{"name": "alice"}', headers={"Origin": origin}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.headers.get("Access-Control-Allow-Origin")
+
+    assert cors_header("http://localhost:3000") == "http://localhost:3000"
+    assert cors_header("http://evil.example") is None
