@@ -132,6 +132,34 @@ def test_typing_clears_by_itself_after_a_pause(start_chat, context):
     expect(alice.locator("#input")).to_have_value("I wonder")
 
 
+@pytest.mark.typing
+def test_typing_stays_while_typing_goes_on_and_clears_on_an_emptied_field(start_chat, context):
+    alice, bob = two_users(context, start_chat())
+
+    for letter in "keeps typing":  # 12 keystrokes over about 5 s: longer than the 3 s expiry
+        alice.locator("#input").press_sequentially(letter)
+        expect(bob.locator("#typing")).to_have_text("alice is typing…", timeout=1_000)
+        alice.wait_for_timeout(400)
+
+    alice.wait_for_timeout(2_000)  # so that the next keystroke announces typing afresh
+    alice.locator("#input").press_sequentially("!")
+    expect(bob.locator("#typing")).to_have_text("alice is typing…")
+    alice.locator("#input").fill("")
+    alice.locator("#input").dispatch_event("input")
+    expect(bob.locator("#typing")).to_have_text("", timeout=1_500)  # before its 3 s expiry
+
+
+@pytest.mark.typing
+def test_a_typist_who_leaves_stops_typing_and_goes_offline(start_chat, context):
+    alice, bob = two_users(context, start_chat())
+
+    alice.locator("#input").press_sequentially("bye")
+    expect(bob.locator("#typing")).to_have_text("alice is typing…")
+    alice.close()
+    expect(bob.locator("#typing")).to_have_text("", timeout=1_500)  # before its 3 s expiry
+    expect(bob.locator("#online > *")).to_have_text(["bob"])
+
+
 @pytest.mark.page
 @pytest.mark.parametrize(
     "payload",
