@@ -22,6 +22,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import redis.asyncio
 import tornado.httpserver
 import tornado.iostream
 import tornado.netutil
@@ -357,14 +358,22 @@ class Hub:
         self.names = collections.Counter()  # connections per name
         self.due = []  # clients whose write pump runs at the next turn of the event loop
 
+    def is_online(self, name):
+        return name in self.names
+
+    def online(self):
+        """The names in the room, sorted, for a welcome."""
+        return sorted(self.names)
+
     def register(self, client):
-        """Welcome the new connection, then announce a name's first connection."""
-        first_of_name = client.name not in self.names
+        """Welcome the new connection, then announce a name that just came online."""
+        came_online = not self.is_online(client.name)
         self.names[client.name] += 1
-        online = sorted(self.names)
-        client.queue(prepare_frame({"type": "welcome", "you": client.name, "online": online}))
-        if first_of_name:
-            self.broadcast({"type": "join", "from": client.name})
+        client.queue(
+            prepare_frame({"type": "welcome", "you": client.name, "online": self.online()})
+        )
+        if came_online:
+            self.deliver({"type": "join", "from": client.name})
         self.clients.add(client)
 
     def unregister(self, client):
@@ -375,7 +384,8 @@ class Hub:
         self.names[client.name] -= 1
         if not self.names[client.name]:
             del self.names[client.name]
-            self.broadcast({"type": "leave", "from": client.name})
+        if not self.is_online(client.name):
+            self.deliver({"type": "leave", "from": client.name})
         elif client.typing:
             self.broadcast({"type": "typing", "from": client.name, "value": False})
 
@@ -391,7 +401,11 @@ class Hub:
             client.write_pump()
 
     def broadcast(self, message, skip=None):
-        """Queue one message for every client but `skip`; drop whoever has no room for it."""
+        """A chat or typing message for the whole room; here the room is this process."""
+        self.deliver(message, skip)
+
+    def deliver(self, message, skip=None):
+        """Queue one message for every client here but `skip`; drop whoever has no room for it."""
         frame = prepare_frame(message)  # encoded and framed once, for everyone
         too_slow = [c for c in self.clients if c is not skip and not c.queue(frame)]
         for client in too_slow:
@@ -399,6 +413,209 @@ class Hub:
                 # Go closes the client's send channel; nobody waits for a slow reader.
                 log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
                 client.drop(1008, "too slow: messages were piling up")
+
+
+# Lesson 8: beyond one process. Each process has its own hub, so two processes are two
+# rooms. With --redis, each hub publishes on a Redis channel what it broadcasts, and
+# delivers to its own clients what the other processes publish there. Who is online is
+# shared too: each process announces its names, and keeps a presence key alive that
+# expires when the process dies. Join and leave are what every process works out for
+# itself from all that, which is why the hub above delivers them instead of broadcasting.
+
+CHANNEL = "chat"  # the Redis pub/sub channel where every process publishes and listens
+PRESENCE_KEY = "chat:presence:"  # + a process's id: the names connected to it, in JSON
+HEARTBEAT_PERIOD = 3  # seconds between renewals of a process's presence key
+PRESENCE_TTL = 10  # seconds a presence key lives unrenewed: a dead process's users leave
+
+
+class RedisHub(Hub):
+    """A hub that shares its room with every chat.py process on the same Redis.
+
+    Redis is trusted like chat.py itself: whoever can publish on it speaks for the room.
+    """
+
+    def __init__(self, url):
+        super().__init__()
+        # No retries inside redis-py: relay_forever() is the one place that reconnects.
+        self.redis = redis.asyncio.Redis.from_url(
+            url, decode_responses=True, retry=None, socket_timeout=5
+        )
+        self.where = without_password(url)
+        self.id = secrets.token_hex(8)  # names this process in what it publishes
+        self.rosters = {}  # another process's id -> the names connected to it
+        self.outbox = []  # events to publish, in order
+        self.outbox_ready = asyncio.Event()
+        self.connected = False
+
+    def is_online(self, name):
+        return name in self.names or any(name in names for names in self.rosters.values())
+
+    def online(self):
+        return sorted(set(self.names).union(*self.rosters.values()))
+
+    def register(self, client):
+        super().register(client)
+        if self.names[client.name] == 1:  # the name's first connection here
+            self.publish({"joined": client.name})
+
+    def unregister(self, client):
+        was_registered = client in self.clients
+        super().unregister(client)
+        if was_registered and client.name not in self.names:  # its last connection here
+            self.publish({"left": client.name})
+
+    def broadcast(self, message, skip=None):
+        super().broadcast(message, skip)
+        self.publish({"message": message})
+
+    def publish(self, event):
+        """Queue an event for the other processes. While Redis is away, it is lost."""
+        if self.connected:
+            self.outbox.append(json.dumps({"process": self.id, **event}))
+            self.outbox_ready.set()
+
+    def hear(self, data):
+        """An event from another process: a message for our clients, or news of its names."""
+        try:
+            event = json.loads(data)
+            process = event["process"]
+        except (ValueError, TypeError, KeyError):
+            return log.warning("ignored %.60r on Redis channel %r: not from chat.py", data, CHANNEL)
+        if process == self.id:
+            return  # our own event: our clients have it already
+        names = self.rosters.get(process, set())
+        if "message" in event:
+            self.deliver(event["message"])
+        elif "joined" in event:
+            self.set_roster(process, names | {event["joined"]})
+        elif "left" in event:
+            self.set_roster(process, names - {event["left"]})
+        elif "roster" in event:
+            self.set_roster(process, set(event["roster"]))
+
+    def set_roster(self, process, names):
+        """Take in the names connected to another process; tell our clients who came or went."""
+        changed = self.rosters.get(process, set()) ^ names
+        was_online = {name: self.is_online(name) for name in changed}
+        self.rosters[process] = names
+        for name in sorted(changed):
+            if self.is_online(name) != was_online[name]:
+                kind = "join" if self.is_online(name) else "leave"
+                self.deliver({"type": kind, "from": name})
+
+    def forget(self, process):
+        self.set_roster(process, set())
+        del self.rosters[process]
+
+    async def connect(self):
+        """Start relaying; return once the first try has connected or failed."""
+        self.tried = asyncio.Event()
+        self.relay_task = asyncio.create_task(self.relay_forever())
+        await self.tried.wait()
+
+    async def relay_forever(self):
+        """Relay while Redis is there; while it is not, serve our own clients and retry."""
+        failures = 0
+        while True:
+            try:
+                await self.relay()  # returns only by an error
+            except* Exception as errors:  # noqa: BLE001 (Redis failed, or worse: serve on)
+                error = errors.exceptions[0]
+            if self.connected:
+                log.warning(
+                    "lost Redis at %s (%s): serving this process's clients only, reconnecting",
+                    self.where,
+                    error,
+                )
+                self.disconnected()
+                failures = 0
+            elif not failures:
+                log.warning(
+                    "Redis at %s is not reachable (%s): serving this process's "
+                    "clients only, retrying",
+                    self.where,
+                    error,
+                )
+            self.tried.set()
+            failures += 1
+            await asyncio.sleep(min(0.5 * 2 ** (failures - 1), 8.0))  # 0.5, 1, 2, 4, 8, 8 s
+
+    async def relay(self):
+        """Subscribe, then listen, publish and renew our presence until one of them fails."""
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(CHANNEL)
+            await self.renew_presence()
+            self.connected = True
+            log.info("sharing the room through Redis at %s", self.where)
+            self.tried.set()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.listen(pubsub))
+                tasks.create_task(self.publish_forever())
+                tasks.create_task(self.heartbeat())
+
+    async def listen(self, pubsub):
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                self.hear(message["data"])
+
+    async def publish_forever(self):
+        """The only publisher, so the events reach Redis in the order they were queued."""
+        while True:
+            await self.outbox_ready.wait()
+            self.outbox_ready.clear()
+            await self.send_outbox()
+
+    async def send_outbox(self):
+        events, self.outbox = self.outbox, []
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip for all
+            for event in events:
+                pipe.publish(CHANNEL, event)
+            await pipe.execute()
+
+    async def heartbeat(self):
+        while True:
+            self.publish({"roster": sorted(self.names)})  # repairs what the others missed
+            await asyncio.sleep(HEARTBEAT_PERIOD)
+            await self.renew_presence()
+
+    async def renew_presence(self):
+        """Renew our presence key; learn from the others' keys which processes came or died."""
+        names = json.dumps(sorted(self.names))
+        await self.redis.set(PRESENCE_KEY + self.id, names, ex=PRESENCE_TTL)
+        keys = [key async for key in self.redis.scan_iter(match=PRESENCE_KEY + "*")]
+        alive = dict(zip(keys, await self.redis.mget(keys))) if keys else {}
+        alive = {key.removeprefix(PRESENCE_KEY): names for key, names in alive.items() if names}
+        alive.pop(self.id, None)
+        for process in self.rosters.keys() - alive.keys():  # its key expired: it died
+            self.forget(process)
+        for process in alive.keys() - self.rosters.keys():  # one we have not heard from yet
+            self.set_roster(process, set(json.loads(alive[process])))
+
+    def disconnected(self):
+        """Redis is gone: nothing more to publish, and the other processes' users leave."""
+        self.connected = False
+        self.outbox.clear()
+        for process in list(self.rosters):
+            self.forget(process)
+
+    async def disconnect(self):
+        """Say goodbye, so the others see our users leave now, not when our key expires."""
+        self.relay_task.cancel()
+        if self.connected:
+            self.publish({"roster": []})
+            try:
+                async with asyncio.timeout(0.5):
+                    await self.send_outbox()
+                    await self.redis.delete(PRESENCE_KEY + self.id)
+            except (redis.RedisError, OSError, TimeoutError):
+                pass  # then our key expires, and the others see our users leave later
+        await self.redis.aclose()
+
+
+def without_password(url):
+    """A Redis URL fit for a log line."""
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 # Logging in. The page posts a name and gets a token to open the socket with.
@@ -505,6 +722,9 @@ def parse_args(argv=None):
     add("--pong-wait", type=float, default=PONG_WAIT, metavar="SECONDS",
         help="close a client heard nothing from for this long; "
         "must be greater than --ping-period (default %(default)g)")  # fmt: skip
+    add("--redis", metavar="URL",
+        help="share the room with other chat.py processes through Redis pub/sub, "
+        "e.g. redis://127.0.0.1:6379/0 (default: this process is the room)")  # fmt: skip
     config = parser.parse_args(argv)
     if config.pong_wait <= config.ping_period:
         parser.error("--pong-wait must be greater than --ping-period")
@@ -512,12 +732,17 @@ def parse_args(argv=None):
         parser.error("--certfile and --keyfile go together")
     if config.rate < 0 or config.token_ttl <= 0 or config.max_message_bytes < 1:
         parser.error("--rate must be 0 or more; --token-ttl and --max-message-bytes more than 0")
+    if config.redis and not config.redis.startswith(("redis://", "rediss://", "unix://")):
+        parser.error("--redis takes a URL like redis://127.0.0.1:6379/0")
     config.secret = config.secret or secrets.token_hex(32)
     return config
 
 
 async def serve(config):
     hub = Hub()
+    if config.redis:
+        hub = RedisHub(config.redis)
+        await hub.connect()
     tls = None
     if config.certfile:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -536,6 +761,8 @@ async def serve(config):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     await stop.wait()
     await shut_down(server, hub)
+    if config.redis:
+        await hub.disconnect()
 
 
 async def shut_down(server, hub, patience=4.0):

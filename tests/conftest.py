@@ -116,6 +116,7 @@ def start_chat(request):
         servers.append(server)
         return server
 
+    start.has_flag = lambda flag: flag in help_text(script)
     yield start
     for server in servers:
         server.stop()

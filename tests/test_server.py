@@ -36,7 +36,7 @@ def test_help_explains_every_flag():
     assert result.returncode == 0
     for flag in [
         "--host", "--port", "--allow-origin", "--password", "--secret", "--token-ttl",
-        "--certfile", "--keyfile", "--max-message-bytes", "--rate", "--ping-period", "--pong-wait",
+        "--certfile", "--keyfile", "--max-message-bytes", "--rate", "--ping-period", "--pong-wait", "--redis",
     ]:  # fmt: skip
         assert flag in result.stdout, f"--help does not mention {flag}"
 
@@ -48,6 +48,7 @@ def test_help_explains_every_flag():
         (["--ping-period", "20", "--pong-wait", "10"], "--pong-wait must be greater"),
         (["--certfile", "cert.pem"], "--certfile and --keyfile go together"),
         (["--rate", "-1"], "--rate must be 0 or more"),
+        (["--redis", "localhost:6379"], "--redis takes a URL like redis://"),
     ],
 )
 def test_it_refuses_to_start_with_flags_that_cannot_work(flags, words):

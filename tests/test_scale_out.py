@@ -1,0 +1,257 @@
+"""Lesson 8, beyond one process: chat.py processes sharing one room through a real Redis."""
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+from conftest import TIMEOUT, handshake_status, login, ws_path
+
+REDIS_SERVER = shutil.which("redis-server")
+PRESENCE_LIMIT = 15.0  # seconds within which a dead process's users leave, as promised
+
+pytestmark = [
+    pytest.mark.scale_out,
+    pytest.mark.skipif(
+        REDIS_SERVER is None, reason="no redis-server here: apt-get install redis-server"
+    ),
+]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server on a free port, persistence off; it can stop and start again."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        wait_until(lambda: answers_ping(client), "redis-server to answer PING")
+        client.close()
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(TIMEOUT)
+
+
+def answers_ping(client):
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
+
+
+def wait_until(condition, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_shared(start_chat, redis_server):
+    """start_shared() starts a chat.py on the test's Redis, with the secret all of them share."""
+    if not start_chat.has_flag("--redis"):
+        pytest.skip("this chat server has no --redis flag yet")
+
+    def start(*flags, url=redis_server.url):
+        server = start_chat("--redis", url, "--secret", "shared", *flags, unlimited=True)
+        server.redis_url = url
+        wait_until(lambda: "sharing the room" in server.log(), "the process to reach Redis")
+        return server
+
+    return start
+
+
+def chats(peer, count, timeout=TIMEOUT):
+    """The next `count` chat messages to a peer, skipping joins, leaves and typing."""
+    return [peer.recv_type("chat", timeout) for _ in range(count)]
+
+
+def test_two_processes_are_one_room(start_shared):
+    a, b = start_shared(), start_shared()
+    alice = a.connect("alice")
+    bob = b.connect("bob")
+    assert bob.welcome["online"] == ["alice", "bob"]
+    assert alice.recv() == {"type": "join", "from": "bob"}
+    alice.send({"type": "chat", "value": "hello from a"})
+    for peer in (alice, bob):
+        message = peer.recv()
+        assert (message["type"], message["from"], message["value"]) == (
+            "chat",
+            "alice",
+            "hello from a",
+        )
+    bob.send({"type": "chat", "value": "hello from b"})
+    assert alice.recv()["value"] == "hello from b"
+    assert bob.recv()["value"] == "hello from b"
+    alice.nothing_within(0.5)  # no second copy through Redis of what was delivered here already
+
+
+def test_welcome_lists_the_users_of_every_process(start_shared):
+    a, b, c = start_shared(), start_shared(), start_shared()
+    a.connect("carol")
+    b.connect("alice")
+    dave = c.connect("dave")
+    assert dave.welcome["online"] == ["alice", "carol", "dave"]
+
+
+def test_a_token_signed_by_one_process_opens_a_socket_on_another(start_shared, start_chat):
+    a, b = start_shared(), start_shared()
+    token = login(a, "alice")
+    assert handshake_status(b, ws_path(token))[0] == 101
+    stranger = start_chat("--redis", b.redis_url, "--secret", "not the shared one")
+    assert handshake_status(stranger, ws_path(token))[0] == 401
+
+
+def test_typing_skips_only_the_sending_connection(start_shared):
+    a, b = start_shared(), start_shared()
+    alice_here = a.connect("alice")
+    alice_there = b.connect("alice")
+    bob = b.connect("bob")
+    carol = a.connect("carol")
+    alice_here.send({"type": "typing", "value": True})
+    for peer in (alice_there, bob, carol):
+        assert peer.recv_type("typing") == {"type": "typing", "from": "alice", "value": True}
+    alice_here.nothing_within(0.5, ignore=("join",))
+
+
+def test_a_name_joins_and_leaves_once_wherever_its_tabs_are(start_shared):
+    a, b = start_shared(), start_shared()
+    carol_on_a, dave_on_b = a.connect("carol"), b.connect("dave")
+    carol_on_a.recv_type("join")  # dave
+    bob_tab1 = a.connect("bob")
+    for peer in (carol_on_a, dave_on_b):
+        assert peer.recv() == {"type": "join", "from": "bob"}
+    bob_tab2 = b.connect("bob")
+    assert bob_tab2.welcome["online"] == ["bob", "carol", "dave"]
+    # Events from one process arrive in order: once carol has this chat, process a knows
+    # what b published before it, that bob is connected to b too.
+    bob_tab2.send({"type": "chat", "value": "second tab"})
+    for peer in (carol_on_a, dave_on_b):
+        assert peer.recv_type("chat")["value"] == "second tab"
+    bob_tab1.close()
+    for peer in (carol_on_a, dave_on_b):
+        peer.nothing_within(0.5)  # bob is still online, on the other process
+    bob_tab2.close()
+    for peer in (carol_on_a, dave_on_b):
+        assert peer.recv() == {"type": "leave", "from": "bob"}
+        peer.nothing_within(0.3)
+
+
+def test_messages_from_each_sender_keep_their_order_across_processes(start_shared):
+    a, b, c = start_shared(), start_shared(), start_shared()
+    alice, dave = a.connect("alice"), b.connect("dave")
+    receivers = [b.connect("bob"), c.connect("carol")]
+    count = 500
+    for n in range(count):
+        alice.send({"type": "chat", "value": f"alice {n}"})
+        dave.send({"type": "chat", "value": f"dave {n}"})
+    for peer in receivers:
+        received = {"alice": [], "dave": []}
+        for message in chats(peer, 2 * count):
+            received[message["from"]].append(message["value"])
+        assert received["alice"] == [f"alice {n}" for n in range(count)], peer.name
+        assert received["dave"] == [f"dave {n}" for n in range(count)], peer.name
+
+
+def test_a_killed_process_has_its_users_leave_within_15_s(start_shared):
+    a, b = start_shared(), start_shared()
+    alice = a.connect("alice")
+    b.connect("bob")
+    alice.recv_type("join")
+    killed_at = time.monotonic()
+    b.proc.send_signal(signal.SIGKILL)  # no goodbye: its presence key has to expire
+    assert alice.recv_type("leave", timeout=PRESENCE_LIMIT) == {"type": "leave", "from": "bob"}
+    assert time.monotonic() - killed_at < PRESENCE_LIMIT
+    assert a.connect("carol").welcome["online"] == ["alice", "carol"]
+
+
+def test_a_stopped_process_says_goodbye_at_once(start_shared):
+    a, b = start_shared(), start_shared()
+    alice = a.connect("alice")
+    b.connect("bob")
+    alice.recv_type("join")
+    assert b.stop() == 0
+    assert alice.recv_type("leave", timeout=2) == {"type": "leave", "from": "bob"}
+
+
+def test_each_process_serves_its_own_clients_while_redis_is_away(start_shared, redis_server):
+    a, b = start_shared(), start_shared()
+    alice, carol = a.connect("alice"), a.connect("carol")
+    bob = b.connect("bob")
+    alice.recv_type("join")
+    alice.recv_type("join")
+
+    redis_server.stop()
+    # The room shrinks to this process: users of the others leave, ours stay and chat.
+    assert alice.recv_type("leave") == {"type": "leave", "from": "bob"}
+    carol.send({"type": "chat", "value": "still here"})
+    assert alice.recv_type("chat")["value"] == "still here"
+    assert a.connect("erin").welcome["online"] == ["alice", "carol", "erin"]
+    assert alice.recv_type("join") == {"type": "join", "from": "erin"}
+    time.sleep(2)  # a few reconnection attempts
+    for server in (a, b):
+        assert server.log().count("Redis at") == 2, server.log()  # sharing, then one "lost"
+
+    redis_server.start()  # the same port, empty
+    assert alice.recv_type("join", timeout=12) == {"type": "join", "from": "bob"}
+    bob.send({"type": "chat", "value": "back"})
+    assert alice.recv_type("chat")["value"] == "back"
+
+
+def test_a_process_without_redis_at_start_serves_locally_then_joins(start_chat, redis_server):
+    if not start_chat.has_flag("--redis"):
+        pytest.skip("this chat server has no --redis flag yet")
+    redis_server.stop()
+    a = start_chat("--redis", redis_server.url, "--secret", "shared")
+    assert "is not reachable" in a.log()
+    alice, bob = a.connect("alice"), a.connect("bob")
+    bob.send({"type": "chat", "value": "local"})
+    assert alice.recv_type("chat")["value"] == "local"
+
+    redis_server.start()
+    wait_until(lambda: "sharing the room" in a.log(), "the process to reach Redis", timeout=12)
+    b = start_chat("--redis", redis_server.url, "--secret", "shared")
+    carol = b.connect("carol")
+    assert carol.welcome["online"] == ["alice", "bob", "carol"]
+
+
+def test_what_chat_py_did_not_publish_is_ignored(start_shared, redis_server):
+    a, b = start_shared(), start_shared()
+    alice, bob = a.connect("alice"), b.connect("bob")
+    publisher = redis.Redis(port=redis_server.port)
+    publisher.publish("chat", "not JSON at all")
+    publisher.publish("chat", json.dumps(["no", "process"]))
+    publisher.close()
+    wait_until(lambda: a.log().count("ignored") == 2, "two lines about what was ignored")
+    bob.send({"type": "chat", "value": "still one room"})
+    assert alice.recv_type("chat")["value"] == "still one room"
