@@ -369,9 +369,8 @@ class Hub:
         """Welcome the new connection, then announce a name that just came online."""
         came_online = not self.is_online(client.name)
         self.names[client.name] += 1
-        client.queue(
-            prepare_frame({"type": "welcome", "you": client.name, "online": self.online()})
-        )
+        welcome = {"type": "welcome", "you": client.name, "online": self.online()}
+        client.queue(prepare_frame(welcome))
         if came_online:
             self.deliver({"type": "join", "from": client.name})
         self.clients.add(client)
@@ -580,11 +579,11 @@ class RedisHub(Hub):
 
     async def renew_presence(self):
         """Renew our presence key; learn from the others' keys which processes came or died."""
-        names = json.dumps(sorted(self.names))
-        await self.redis.set(PRESENCE_KEY + self.id, names, ex=PRESENCE_TTL)
+        mine = json.dumps(sorted(self.names))
+        await self.redis.set(PRESENCE_KEY + self.id, mine, ex=PRESENCE_TTL)
         keys = [key async for key in self.redis.scan_iter(match=PRESENCE_KEY + "*")]
-        alive = dict(zip(keys, await self.redis.mget(keys))) if keys else {}
-        alive = {key.removeprefix(PRESENCE_KEY): names for key, names in alive.items() if names}
+        values = await self.redis.mget(keys) if keys else []
+        alive = {key.removeprefix(PRESENCE_KEY): value for key, value in zip(keys, values) if value}
         alive.pop(self.id, None)
         for process in self.rosters.keys() - alive.keys():  # its key expired: it died
             self.forget(process)
