@@ -9,6 +9,7 @@ import base64
 import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -312,3 +313,78 @@ class RawPeer:
 
     def close(self):
         self.sock.close()
+
+
+# Several chat.py processes on one Redis (lesson 8).
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(0.05)
+
+
+class RedisServer:
+    """A throwaway redis-server on a free port, persistence off; it can stop and start again."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+
+    def start(self):
+        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.proc = subprocess.Popen(
+            [*command, "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+        )
+        wait_until(self.answers_ping, "redis-server to answer PING")
+        return self
+
+    def answers_ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16) == b"+PONG\r\n"
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(TIMEOUT)
+
+
+@pytest.fixture
+def redis_server():
+    if REDIS_SERVER is None:
+        pytest.skip("no redis-server here: apt-get install redis-server")
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_shared(start_chat, redis_server):
+    """start_shared() starts a chat.py on the test's Redis, with the secret all of them share."""
+    if not start_chat.has_flag("--redis"):
+        pytest.skip("this chat server has no --redis flag yet")
+
+    def start(*flags):
+        server = start_chat(
+            "--redis", redis_server.url, "--secret", "shared", *flags, unlimited=True
+        )
+        server.redis_url = redis_server.url
+        wait_until(lambda: "sharing the room" in server.log(), "the process to reach Redis")
+        return server
+
+    return start

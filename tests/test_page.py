@@ -270,3 +270,23 @@ def test_the_screenshot_script_writes_a_png(tmp_path):
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert 600 <= width <= 2000 and 400 <= height <= 1500, (width, height)
     assert len(png) > 10_000  # a page with text on it, not a blank image
+
+
+@pytest.mark.scale_out
+def test_pages_on_two_processes_are_one_room(start_shared, context):
+    a, b = start_shared(), start_shared()
+    alice, bob = open_chat(context, a), open_chat(context, b)
+    log_in(alice, "alice")
+    log_in(bob, "bob")
+    for page in (alice, bob):
+        expect(page.locator("#online > *")).to_have_text(["alice", "bob"])
+
+    alice.locator("#input").press_sequentially("over")
+    expect(bob.locator("#typing")).to_have_text("alice is typing…")
+    alice.locator("#input").press_sequentially(" redis")
+    alice.locator("#input").press("Enter")
+    expect_message(bob, "alice", "over redis")
+    expect(bob.locator("#typing")).to_have_text("")
+
+    bob.close()
+    expect(alice.locator("#online > *")).to_have_text(["alice"])
