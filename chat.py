@@ -39,6 +39,7 @@ MAX_MESSAGE_BYTES = 65536  # a bigger message closes the connection with 1009
 # instead of our 1009; up to this size it reads the message whole, and we close cleanly.
 TORNADO_MAX_MESSAGE_BYTES = 1024 * 1024
 REJECTIONS_BEFORE_CLOSE = 10  # rate-limited messages in a row before close 1008
+SWEEP_PERIOD = 1.0  # seconds between keepalive sweeps over all clients; at most PING_PERIOD / 10
 
 log = logging.getLogger("chat")
 
@@ -118,9 +119,22 @@ class Client(tornado.websocket.WebSocketHandler):
         self.checked_at = loop.time()
         self.rejected_in_a_row = 0
         self.heard()
-        self.read_deadline = loop.call_later(self.config.pong_wait, self.check_read_deadline)
-        self.ping_timer = loop.call_later(self.config.ping_period, self.send_ping)
+        self.pinged_at = self.last_heard
         self.hub.register(self)
+        self.forget_the_handshake()
+
+    def forget_the_handshake(self):
+        """Free what Tornado keeps of the handshake but no longer needs: about 3 KiB a client.
+
+        The request and its headers stay referenced from Tornado's coroutines, so they
+        are emptied in place. The token leaves the URI too, so no later log line has it.
+        """
+        request = self.request
+        request.headers.clear()
+        request.uri = request.path
+        request.query = ""
+        request.arguments = request.query_arguments = {}
+        self._headers = self.ui = None  # the 101's headers are sent; no templates here
 
     # Lesson 3: the client's two pumps. In Go, readPump is a goroutine looping over
     # ReadMessage; Tornado runs that loop itself and calls on_message for each message.
@@ -191,8 +205,9 @@ class Client(tornado.websocket.WebSocketHandler):
             return self.drop(1008, "too many messages")
         self.reply_error(f"slow down: at most {self.config.rate:g} messages a second")
 
-    # Keepalive. Go sets a read deadline and extends it in the pong handler; here a
-    # timer checks when the peer was last heard from and closes a silent connection.
+    # Keepalive. Go sets a read deadline and extends it in the pong handler, and a ticker
+    # pings. Here one sweep of the hub, every SWEEP_PERIOD, checks every client: a timer
+    # per client would cost more memory than the rest of what the client adds to Tornado.
 
     def heard(self):
         self.last_heard = asyncio.get_running_loop().time()
@@ -203,22 +218,17 @@ class Client(tornado.websocket.WebSocketHandler):
     def on_ping(self, data):
         self.heard()
 
-    def check_read_deadline(self):
-        loop = asyncio.get_running_loop()
-        silent_for = loop.time() - self.last_heard
-        if silent_for < self.config.pong_wait:
-            wait = self.config.pong_wait - silent_for
-            self.read_deadline = loop.call_later(wait, self.check_read_deadline)
-            return
-        log.info("%s: nothing heard for %.0f s, closing", self.name, silent_for)
-        self.drop(1000, "nothing heard within the pong wait")
-
-    def send_ping(self):
+    def keep_alive(self, now):
+        """Go's read deadline and ping ticker in one check, run by sweep_keepalive()."""
         if self.closing():
             return
-        self.ping()
-        loop = asyncio.get_running_loop()
-        self.ping_timer = loop.call_later(self.config.ping_period, self.send_ping)
+        silent_for = now - self.last_heard
+        if silent_for >= self.config.pong_wait:
+            log.info("%s: nothing heard for %.0f s, closing", self.name, silent_for)
+            return self.drop(1000, "nothing heard within the pong wait")
+        if now - self.pinged_at >= self.config.ping_period:
+            self.pinged_at = now
+            self.ping()
 
     def queue(self, frame):
         """Queue a prepared frame for the write pump; False if SEND_BUFFER frames wait already.
@@ -298,9 +308,7 @@ class Client(tornado.websocket.WebSocketHandler):
         return protocol and Protocol(self, False, protocol.params)
 
     def on_close(self):
-        """Go's readPump defer: leave the hub and stop the timers."""
-        self.read_deadline.cancel()
-        self.ping_timer.cancel()
+        """Go's readPump defer: leave the hub."""
         self.hub.unregister(self)
 
 
@@ -412,6 +420,21 @@ class Hub:
                 # Go closes the client's send channel; nobody waits for a slow reader.
                 log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
                 client.drop(1008, "too slow: messages were piling up")
+
+
+async def sweep_keepalive(hub, config):
+    """Every SWEEP_PERIOD, ping the clients due a ping and close those heard nothing from.
+
+    Pings go out within SWEEP_PERIOD of each --ping-period, and a silent client is
+    closed within SWEEP_PERIOD of its --pong-wait.
+    """
+    period = min(SWEEP_PERIOD, config.ping_period / 10)
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(period)
+        now = loop.time()
+        for client in list(hub.clients):  # keep_alive may drop a client from the set
+            client.keep_alive(now)
 
 
 # Lesson 8: beyond one process. Each process has its own hub, so two processes are two
@@ -754,12 +777,14 @@ async def serve(config):
     port = sockets[0].getsockname()[1]
     host = f"[{config.host}]" if ":" in config.host else config.host
     print(f"Chat running at {'https' if tls else 'http'}://{host}:{port}/", flush=True)
+    keepalive = asyncio.create_task(sweep_keepalive(hub, config))
 
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     await stop.wait()
     await shut_down(server, hub)
+    keepalive.cancel()
     if config.redis:
         await hub.disconnect()
 
