@@ -22,12 +22,16 @@ import time
 import urllib.parse
 from pathlib import Path
 
-import redis.asyncio
 import tornado.httpserver
 import tornado.iostream
 import tornado.netutil
 import tornado.web
 import tornado.websocket
+
+try:
+    import redis.asyncio
+except ImportError:  # only --redis needs it; chat.py runs without it otherwise
+    redis = None
 
 WRITE_WAIT = 10.0  # seconds allowed to hand the queued messages to the peer
 PONG_WAIT = 60.0  # seconds allowed to hear anything (a pong, a message) from the peer
@@ -756,6 +760,8 @@ def parse_args(argv=None):
         parser.error("--rate must be 0 or more; --token-ttl and --max-message-bytes more than 0")
     if config.redis and not config.redis.startswith(("redis://", "rediss://", "unix://")):
         parser.error("--redis takes a URL like redis://127.0.0.1:6379/0")
+    if config.redis and redis is None:
+        parser.error("--redis needs the redis package: pip install redis")
     config.secret = config.secret or secrets.token_hex(32)
     return config
 

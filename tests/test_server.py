@@ -75,3 +75,24 @@ def test_shutdown_waits_no_longer_than_5_s_for_a_client_that_does_not_answer(sta
     assert server.proc.wait(10) == 0
     assert time.monotonic() - started < 5
     silent.close()
+
+
+def run_chat_without_redis_package(*flags):
+    """chat.py in a Python where `import redis` fails, as where only tornado is installed."""
+    start = "import runpy, sys; sys.modules['redis'] = None; sys.argv[0] = 'chat.py'; "
+    start += "runpy.run_path('chat.py', run_name='__main__')"
+    return subprocess.run(
+        [sys.executable, "-c", start, *flags],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_only_redis_flag_needs_the_redis_package():
+    assert run_chat_without_redis_package("--help").returncode == 0
+    result = run_chat_without_redis_package("--redis", "redis://127.0.0.1:6379/0")
+    assert result.returncode != 0
+    assert "--redis needs the redis package: pip install redis" in result.stderr
