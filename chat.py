@@ -570,8 +570,8 @@ class RedisHub(Hub):
         """Subscribe, then listen, publish and renew our presence until one of them fails."""
         async with self.redis.pubsub() as pubsub:
             await pubsub.subscribe(CHANNEL)
-            await self.renew_presence()
-            self.connected = True
+            self.connected = True  # publish() queues from now on; the publisher starts below
+            await self.renew_presence()  # so our key is there before anything we publish
             log.info("sharing the room through Redis at %s", self.where)
             self.tried.set()
             async with asyncio.TaskGroup() as tasks:
@@ -635,6 +635,7 @@ class RedisHub(Hub):
                     await self.redis.delete(PRESENCE_KEY + self.id)
             except (redis.RedisError, OSError, TimeoutError):
                 pass  # then our key expires, and the others see our users leave later
+        self.connected = False
         await self.redis.aclose()
 
 
@@ -789,10 +790,10 @@ async def serve(config):
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     await stop.wait()
+    if config.redis:
+        await hub.disconnect()  # first, so that nobody waits for our clients' goodbyes
     await shut_down(server, hub)
     keepalive.cancel()
-    if config.redis:
-        await hub.disconnect()
 
 
 async def shut_down(server, hub, patience=4.0):
