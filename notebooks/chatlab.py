@@ -7,11 +7,15 @@ For example:
 >>> alice = server.connect("alice")  # a websocket-client connection
 >>> chatlab.receive(alice)  # the next message, as a dict: here the welcome
 >>> server.stop()  # stops the chat only if it was started here
+
+Notebook 05 runs several chats on one Redis: `chatlab.start_redis()` starts a throwaway
+redis-server, and `chatlab.start_server("--redis", redis_server.url)` a chat.py that uses it.
 """
 
 import atexit
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -66,10 +70,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-            Path(self.log_file.name).unlink(missing_ok=True)
             print(f"Stopped the chat at {self.url}")
         elif not self.started:
             print(f"The chat at {self.url} was running before; it keeps running")
+        if self.log_file:  # also when the process ended by itself, or was killed
+            Path(self.log_file.name).unlink(missing_ok=True)
 
 
 def answers(host, port):
@@ -105,6 +110,79 @@ def start_server(*flags):
     server = Server(line.removeprefix("Chat running at "), process, log_file)
     atexit.register(server.stop)  # should the notebook end early, the kernel's exit stops it
     print(f"Started chat.py (pid {process.pid}) at {server.url}")
+    return server
+
+
+class RedisServer:
+    """A throwaway redis-server on 127.0.0.1 that keeps nothing on disk; see start_redis()."""
+
+    def __init__(self, executable, port):
+        self.executable = executable
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process = None
+        self.log_file = None
+
+    def start(self):
+        """Start redis-server (again, on the same port, empty) and wait until it answers PING."""
+        if self.process and self.process.poll() is None:
+            return self
+        if answers("127.0.0.1", self.port):  # it would answer the PING meant for ours
+            raise RuntimeError(f"something else listens on port {self.port} already")
+        self.log_file = tempfile.NamedTemporaryFile("w+", prefix="redis-", suffix=".log")  # noqa: SIM115
+        command = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no"]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=self.log_file, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while not answers_ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait()
+                raise RuntimeError(f"redis-server did not start: {self.log()}")
+            time.sleep(0.05)
+        print(f"Started redis-server (pid {self.process.pid}) at {self.url}")
+        return self
+
+    def log(self):
+        """What redis-server has written since it last started."""
+        return Path(self.log_file.name).read_text() if self.log_file else ""
+
+    def stop(self):
+        """Stop redis-server (SIGTERM); what it held is gone, since it saves nothing."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.log_file.close()  # a temporary file: closing it removes it
+            print(f"Stopped redis-server at {self.url}")
+
+
+def answers_ping(port):
+    """True if a Redis server on 127.0.0.1:port answers PING (in Redis's own protocol)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis():
+    """Start redis-server on a free port; its .url is for `chat.py --redis`, .stop() stops it."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RuntimeError(
+            "redis-server is not installed: apt-get install redis-server (Debian, Ubuntu) "
+            "or brew install redis (macOS), then run this cell again"
+        )
+    with socket.socket() as probe:  # a port free right now: bound for a moment, then released
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = RedisServer(executable, port).start()
+    atexit.register(server.stop)  # should the notebook end early, the kernel's exit stops it
     return server
 
 

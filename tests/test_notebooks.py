@@ -5,6 +5,7 @@ Each notebook asserts what it demonstrates, so running it checks the chat too.
 
 import os
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -13,13 +14,24 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NEEDS_REDIS_SERVER = pytest.mark.skipif(
+    shutil.which("redis-server") is None,
+    reason="no redis-server here: apt-get install redis-server (or brew install redis)",
+)
 STEPS = {
     "01-handshake.ipynb": pytest.mark.upgrade,
     "02-broadcast.ipynb": pytest.mark.broadcast,
     "03-typing.ipynb": pytest.mark.typing,
     "04-security.ipynb": pytest.mark.security,
+    "05-scale-out.ipynb": (pytest.mark.scale_out, NEEDS_REDIS_SERVER),
     "06-performance.ipynb": (),  # no lesson step: no marker
 }
+STARTS_ITS_OWN = {"05-scale-out.ipynb"}  # its chats and its Redis: CHAT_URL plays no part
+
+
+def notebooks(names):
+    """pytest parameters for these notebooks, in STEPS order, each with its marks."""
+    return [pytest.param(name, marks=STEPS[name]) for name in STEPS if name in names]
 
 
 def notebook_client(name):
@@ -62,13 +74,31 @@ def is_running(pid):
     return True
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=mark) for name, mark in STEPS.items()])
+@pytest.mark.parametrize("name", notebooks(STEPS.keys() - STARTS_ITS_OWN))
 def test_the_notebook_runs_against_a_running_chat(start_chat, name):
     server = start_chat()
     client = notebook_client(name)
     client.execute(env=kernel_env(server.url))  # a failing cell raises CellExecutionError
     assert f"Using the chat at {server.url}" in printed(client.nb)
     assert server.proc.poll() is None, "the notebook stopped a chat it had not started"
+
+
+@pytest.mark.parametrize("name", notebooks(STARTS_ITS_OWN))
+def test_the_notebook_runs_and_stops_every_process_it_started(start_chat, name):
+    bystander = start_chat()  # at CHAT_URL, where this notebook must not look
+    client = notebook_client(name)
+    client.reset_execution_trackers()
+    with client.setup_kernel(env=kernel_env(bystander.url)):
+        for index, cell in enumerate(client.nb.cells):
+            client.execute_cell(cell, index)  # a failing cell raises CellExecutionError
+        # Checked while the kernel still runs: its exit would stop them anyway.
+        output = printed(client.nb)
+        started = re.findall(r"Started (chat\.py|redis-server) \(pid (\d+)\)", output)
+        assert {program for program, pid in started} == {"chat.py", "redis-server"}
+        running = [f"{program} (pid {pid})" for program, pid in started if is_running(int(pid))]
+        assert not running, f"still running after the last cell: {running}"
+    assert "Using the chat at" not in output
+    assert bystander.proc.poll() is None, "the notebook stopped a chat it had not started"
 
 
 @pytest.mark.upgrade
