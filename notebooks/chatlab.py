@@ -64,17 +64,22 @@ class Server:
     def stop(self):
         """Stop the server if we started it (SIGTERM, as Ctrl+C would); leave others alone."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            terminate(self.process)
             print(f"Stopped the chat at {self.url}")
         elif not self.started:
             print(f"The chat at {self.url} was running before; it keeps running")
         if self.log_file:  # also when the process ended by itself, or was killed
             Path(self.log_file.name).unlink(missing_ok=True)
+
+
+def terminate(process):
+    """SIGTERM, as Ctrl+C would; SIGKILL if the process has not ended 10 s later."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def answers(host, port):
@@ -150,12 +155,7 @@ class RedisServer:
     def stop(self):
         """Stop redis-server (SIGTERM); what it held is gone, since it saves nothing."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            terminate(self.process)
             self.log_file.close()  # a temporary file: closing it removes it
             print(f"Stopped redis-server at {self.url}")
 
