@@ -291,7 +291,13 @@ class Client(tornado.websocket.WebSocketHandler):
         self.write_pump()
 
     def closing(self):
-        return self.ws_connection is None or self.ws_connection.is_closing()
+        """True once either side has begun to close, or the TCP connection is gone.
+
+        Tornado learns that the stream closed one turn of the loop later; until then a
+        ping or a write to the closed stream would raise.
+        """
+        connection = self.ws_connection
+        return connection is None or connection.is_closing() or self.stream.closed()
 
     def close(self, code=None, reason=None):
         """Tornado's close, after what is queued: the close frame comes last."""
