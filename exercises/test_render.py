@@ -13,15 +13,8 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from scripts.screenshot import CHROMIUM_ARGS  # the same browser set-up as the page's tests
+
 ROOT = Path(__file__).resolve().parent.parent
 BLANK_PAGE = "<!DOCTYPE html><html><body><ul id='messages'></ul></body></html>"
 
