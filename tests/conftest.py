@@ -7,6 +7,7 @@ pytest --chat my_chat.py -m upgrade    # your own server instead
 
 import base64
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -321,6 +322,7 @@ REDIS_SERVER = shutil.which("redis-server")
 
 
 def free_port():
+    """A port on which nothing listens: bound for a moment, then released."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -334,43 +336,21 @@ def wait_until(condition, what, timeout=TIMEOUT):
         time.sleep(0.05)
 
 
-class RedisServer:
-    """A throwaway redis-server on a free port, persistence off; it can stop and start again."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = None
-
-    def start(self):
-        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
-        self.proc = subprocess.Popen(
-            [*command, "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
-        )
-        wait_until(self.answers_ping, "redis-server to answer PING")
-        return self
-
-    def answers_ping(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16) == b"+PONG\r\n"
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(TIMEOUT)
-
-
 @pytest.fixture
 def redis_server():
     if REDIS_SERVER is None:
         pytest.skip("no redis-server here: apt-get install redis-server")
-    server = RedisServer().start()
+    chatlab = load_module(ROOT / "notebooks" / "chatlab.py")  # notebook 05 starts Redis so too
+    server = chatlab.RedisServer(REDIS_SERVER, free_port()).start()
     yield server
     server.stop()
+
+
+def load_module(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

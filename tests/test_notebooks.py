@@ -6,12 +6,13 @@ Each notebook asserts what it demonstrates, so running it checks the chat too.
 import os
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from conftest import free_port
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NEEDS_REDIS_SERVER = pytest.mark.skipif(
@@ -59,13 +60,6 @@ def printed(notebook):
     )
 
 
-def closed_port():
-    """A port on which nothing listens: bound for a moment, then released."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def is_running(pid):
     try:
         os.kill(pid, 0)
@@ -105,7 +99,7 @@ def test_the_notebook_runs_and_stops_every_process_it_started(start_chat, name):
 def test_a_notebook_starts_and_stops_its_own_chat_when_none_answers():
     client = notebook_client("01-handshake.ipynb")
     client.reset_execution_trackers()
-    with client.setup_kernel(env=kernel_env(f"http://127.0.0.1:{closed_port()}")):
+    with client.setup_kernel(env=kernel_env(f"http://127.0.0.1:{free_port()}")):
         for index, cell in enumerate(client.nb.cells):
             client.execute_cell(cell, index)
         # Checked while the kernel still runs: its exit would stop the chat anyway.
