@@ -112,7 +112,7 @@ class Client(tornado.websocket.WebSocketHandler):
         return origin_host.lower() == self.request.host.lower()
 
     def open(self):
-        """The upgrade is done: set up the client, join the hub, start the timers."""
+        """The upgrade is done: set up the client, join the hub, let go of the handshake."""
         loop = asyncio.get_running_loop()
         self.stream = self.ws_connection.stream  # the TCP connection, for prepared frames
         self.plain_tcp = not isinstance(self.stream, tornado.iostream.SSLIOStream)
@@ -559,7 +559,7 @@ class RedisHub(Hub):
                     self.where,
                     error,
                 )
-                self.disconnected()
+                self.redis_lost()
                 failures = 0
             elif not failures:
                 log.warning(
@@ -623,7 +623,7 @@ class RedisHub(Hub):
         for process in alive.keys() - self.rosters.keys():  # one we have not heard from yet
             self.set_roster(process, set(json.loads(alive[process])))
 
-    def disconnected(self):
+    def redis_lost(self):
         """Redis is gone: nothing more to publish, and the other processes' users leave."""
         self.connected = False
         self.outbox.clear()
