@@ -183,12 +183,16 @@ class Peer:
             return text
 
     def recv_type(self, kind, timeout=TIMEOUT):
-        """Skip ahead to the next message of this type."""
+        """Skip ahead to the next message of this type; fail if none comes within `timeout`."""
         deadline = time.monotonic() + timeout
-        while True:
-            message = self.recv(max(0.01, deadline - time.monotonic()))
+        while (left := deadline - time.monotonic()) > 0:
+            try:  # short reads: websocket-client keeps reading past each ping it answers
+                message = self.recv(min(left, 0.1))
+            except websocket.WebSocketTimeoutException:
+                continue
             if isinstance(message, dict) and message.get("type") == kind:
                 return message
+        raise AssertionError(f"{self.name} got no {kind!r} message within {timeout:g} s")
 
     def nothing_within(self, seconds=0.5, ignore=()):
         """Assert that no message (other than the types in `ignore`) arrives for a while."""
