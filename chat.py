@@ -59,6 +59,7 @@ SWEEP_PERIOD = 1.0  # seconds between keepalive sweeps over all clients; at most
 HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive, then it is closed
 MAX_HEADER_BYTES = 16 * 1024
 HOLD_AFTER_CLOSE = 30.0  # seconds a name stays its session's after its last connection closes
+TICKET_TTL = 30.0  # seconds a ticket from POST /ticket is good for one handshake
 PASSWORDLESS_RENEWAL = 24 * 3600  # seconds after a session's first login that its token renews it
 SESSION_LIFETIME = 7 * 24 * 3600  # seconds after which a token names no session any more
 
@@ -201,6 +202,9 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         if self._finished:
             return
         text = self.get_query_argument("token", None) or bearer(self.request)
+        ticket = self.get_query_argument("ticket", None)
+        if ticket:  # the page's way in: a token in a URL would end up in a proxy's log
+            text = await self.sessions.use_ticket(ticket)
         self.token = await current_token(self.config, self.sessions, text)
         if self.token is None:
             return refuse(self, 401, "missing, forged or expired token, or logged out: POST /login")
@@ -882,6 +886,17 @@ class Sessions:
         self.holds = {}  # a name key -> [session, until]: a loop time, or None while connected
         self.connections = collections.Counter()  # session -> its open connections here
         self.logged_out = set()
+        self.tickets = {}  # ticket -> (token, until): each good for one handshake
+
+    async def make_ticket(self, text):
+        ticket = secrets.token_urlsafe(24)
+        self.tickets[ticket] = (text, self.now() + TICKET_TTL)
+        return ticket
+
+    async def use_ticket(self, ticket):
+        """The token a ticket stands for, once; None when it is unknown, used or too old."""
+        text, until = self.tickets.pop(ticket, (None, 0))
+        return text if until > self.now() else None
 
     def now(self):
         return asyncio.get_running_loop().time()
@@ -938,6 +953,8 @@ class Sessions:
     def sweep(self, now):
         for key in [key for key, (_, until) in self.holds.items() if until and until <= now]:
             del self.holds[key]
+        for ticket in [ticket for ticket, (_, until) in self.tickets.items() if until <= now]:
+            del self.tickets[ticket]
 
 
 class LoginAllowance:
@@ -1093,6 +1110,31 @@ def lenient_name(body):
         return None
 
 
+class Ticket(Api):
+    async def post(self):
+        """A ticket for one handshake within TICKET_TTL: what the page puts in the socket's URL."""
+        address = self.request.remote_ip
+        wait = self.logins.allow(address, asyncio.get_running_loop().time())
+        if wait:
+            return refuse(
+                self,
+                429,
+                f"too many requests from {address}: try again in {wait} s",
+                [("Retry-After", str(wait))],
+            )
+        token = self.signed_token()
+        if (
+            not token
+            or token.expires <= now_ms()
+            or await self.sessions.is_logged_out(token.session)
+        ):
+            return refuse(self, 401, "POST /ticket needs a valid token: POST /login")
+        if not await self.sessions.hold(token.name, token.session):
+            return refuse(self, 409, f"the name {token.name} is now someone else's: log in again")
+        ticket = await self.sessions.make_ticket(bearer(self.request))
+        self.write({"ticket": ticket, "expires": now_ms() + int(TICKET_TTL * 1000)})
+
+
 class Logout(Api):
     async def post(self):
         token = self.signed_token()
@@ -1139,6 +1181,7 @@ def make_app(config, rooms, sessions, logins):
         [
             (r"/()", Page, page),
             (r"/login", Login),
+            (r"/ticket", Ticket),
             (r"/logout", Logout),
             (r"/rooms", RoomList),
             (r"/ws", Client),
@@ -1232,6 +1275,7 @@ SESSIONS_CHANNEL = "chat:sessions"  # logouts, heard by every process
 PRESENCE_KEY = "chat:presence:"  # + a process's id: its names per room, in JSON
 HOLD_KEY = "chat:hold:"  # + a name key: the session that holds the name
 LOGOUT_KEY = "chat:logout:"  # + a session: there once it has logged out
+TICKET_KEY = "chat:ticket:"  # + a ticket: the token it stands for, for one handshake
 HEARTBEAT_PERIOD = 3  # seconds between renewals of a process's presence key
 PRESENCE_TTL = 10  # seconds a presence key lives unrenewed: a dead process's users leave
 
@@ -1563,6 +1607,24 @@ class RedisSessions(Sessions):
                 pass
         return await super().is_logged_out(session)
 
+    async def make_ticket(self, text):
+        if self.rooms.connected:
+            ticket = secrets.token_urlsafe(24)
+            try:
+                await self.redis.set(TICKET_KEY + ticket, text, ex=int(TICKET_TTL))
+                return ticket
+            except (redis.RedisError, OSError):
+                pass
+        return await super().make_ticket(text)
+
+    async def use_ticket(self, ticket):
+        if self.rooms.connected and ticket not in self.tickets:
+            try:
+                return await self.redis.getdel(TICKET_KEY + ticket)
+            except (redis.RedisError, OSError):
+                pass
+        return await super().use_ticket(ticket)
+
     def closed(self, client):
         super().closed(client)
         if client.session not in self.connections and self.rooms.connected:
@@ -1670,6 +1732,7 @@ def parse_args(argv=None):
 
 
 async def serve(config):
+    prototypes()  # built once, now, rather than at the first login
     rooms = RedisRooms(config) if config.redis else Rooms(config)
     sessions = RedisSessions(rooms) if config.redis else Sessions(rooms)
     logins = LoginAllowance(config.login_rate)
