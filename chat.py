@@ -189,6 +189,9 @@ def origin_matches_host(origin, host):
         return False
 
 
+ROOM_WIDE = object()  # a chat without "to" ("to": null is a bad "to", not none)
+
+
 class Client(HostRule, tornado.websocket.WebSocketHandler):
     """One connection: Go's serveWs and Client in one, since Tornado makes a handler per connection."""
 
@@ -282,7 +285,7 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         message = parse_message(frame)
         kind, value = message.get("type"), message.get("value")
         if kind == "chat" and isinstance(value, str):
-            self.chat(value, message.get("to"))
+            self.chat(value, message.get("to", ROOM_WIDE))
         elif kind == "typing" and isinstance(value, bool):
             self.typing = value
             self.hub.broadcast({"type": "typing", "from": self.name, "value": value}, skip=self)
@@ -296,15 +299,15 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
 
     on_message = read_pump  # the name Tornado calls
 
-    def chat(self, text, to=None):
+    def chat(self, text, to=ROOM_WIDE):
         error = chat_error(text, self.config.max_message_bytes)
         if error:
             return self.reply_error(error)
-        if to is not None and not (isinstance(to, str) and self.hub.is_online(to)):
+        if to is not ROOM_WIDE and not (isinstance(to, str) and self.hub.is_online(to)):
             return self.reply_error(f'"to" names nobody online in this room: {to!r}')
         self.typing = False
         message = {"type": "chat", "from": self.name, "value": text, "ts": now_ms()}
-        if to is not None:
+        if to is not ROOM_WIDE:
             message["to"] = to  # a direct message: see Hub.deliver
         self.hub.broadcast(message, session=self.session)
 

@@ -217,8 +217,9 @@ def test_a_direct_message_to_oneself_reaches_only_ones_own_connections(start_cha
 
 @pytest.mark.parametrize(
     "to",
-    ["bob", "nobody", 42, True, ["carol"], {"name": "carol"}, ""],
-    ids=["online-in-another-room", "never-logged-in", "number", "bool", "list", "object", "empty"],
+    ["bob", "nobody", 42, True, ["carol"], {"name": "carol"}, "", None],
+    ids=["online-in-another-room", "never-logged-in", "number", "bool", "list", "object", "empty"]
+    + ["null"],
 )
 def test_a_direct_message_to_nobody_in_the_room_is_refused_and_sent_to_no_one(start_chat, to):
     server = start_chat()
