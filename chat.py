@@ -79,7 +79,7 @@ def refuse(handler, status, reason, headers=()):
     """Answer an HTTP request with {"error": reason}, and log one line saying why."""
     request = handler.request
     log.warning(
-        "%d %s %s (%s): %s", status, request.method, request.path, request.remote_ip, reason
+        "%d %s %s (%s): %s", status, request.method, request.path, client_address(handler), reason
     )
     handler.set_status(status)
     for name, value in headers:
@@ -113,6 +113,20 @@ def read_token(secret, text):
     if time.time() - token.started > SESSION_LIFETIME:
         return None
     return token
+
+
+def client_address(handler):
+    """Who is at the other end: with --behind-proxy, the address the proxy itself saw.
+
+    That is the rightmost entry of X-Forwarded-For, the one the proxy added; the entries
+    before it, and X-Real-IP, come from the client as it pleased. Tornado's xheaders=True
+    would take X-Real-IP first, so chat.py reads the header itself.
+    """
+    request = handler.request
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if handler.settings["config"].behind_proxy and forwarded.strip():
+        return forwarded.rpartition(",")[2].strip()
+    return request.remote_ip
 
 
 def bearer(request):
@@ -199,11 +213,13 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         """Check the handshake before any upgrade: Host, credential, Origin, room, then limits."""
         self.config = self.settings["config"]
         self.rooms, self.sessions = self.settings["rooms"], self.settings["sessions"]
-        self.address = self.request.remote_ip
+        self.address = client_address(self)
         self.counted = self.left = False
         super().prepare()  # the Host rule
         if self._finished:
             return
+        if self.settings["stopping"]:
+            return refuse(self, 503, "the server is stopping: connect again in a moment")
         text = self.get_query_argument("token", None) or bearer(self.request)
         ticket = self.get_query_argument("ticket", None)
         if ticket:  # the page's way in: a token in a URL would end up in a proxy's log
@@ -1061,7 +1077,7 @@ class Api(HostRule, tornado.web.RequestHandler):
 class Login(Api):
     async def post(self):
         now = asyncio.get_running_loop().time()
-        address = self.request.remote_ip
+        address = client_address(self)
         wait = self.logins.allow(address, now)
         if wait:
             reason = f"too many logins from {address}: try again in {wait} s"
@@ -1116,7 +1132,7 @@ def lenient_name(body):
 class Ticket(Api):
     async def post(self):
         """A ticket for one handshake within TICKET_TTL: what the page puts in the socket's URL."""
-        address = self.request.remote_ip
+        address = client_address(self)
         wait = self.logins.allow(address, asyncio.get_running_loop().time())
         if wait:
             return refuse(
@@ -1156,6 +1172,20 @@ class RoomList(Api):
         self.write({"rooms": [{"room": room, "online": n} for room, n in sorted(listing.items())]})
 
 
+class Health(HostRule, tornado.web.RequestHandler):
+    """GET /healthz: for a proxy's health check. From SIGTERM on, 503: send no one here."""
+
+    def get(self):
+        rooms = self.settings["rooms"]
+        if self.settings["stopping"]:
+            self.set_status(503)
+            return self.write({"status": "stopping"})
+        redis_state = "off"
+        if isinstance(rooms, RedisRooms):
+            redis_state = "connected" if rooms.connected else "away"
+        self.write({"status": "ok", "connections": len(rooms.clients()), "redis": redis_state})
+
+
 class NotFound(HostRule, tornado.web.RequestHandler):
     def prepare(self):
         super().prepare()
@@ -1172,7 +1202,7 @@ def log_request(handler):
         handler.get_status(),
         request.method,
         request.path,
-        request.remote_ip,
+        client_address(handler),
         millis,
     )
 
@@ -1188,11 +1218,13 @@ def make_app(config, rooms, sessions, logins):
             (r"/logout", Logout),
             (r"/rooms", RoomList),
             (r"/ws", Client),
+            (r"/healthz", Health),
         ],
         config=config,
         rooms=rooms,
         sessions=sessions,
         logins=logins,
+        stopping=False,  # set at SIGTERM: new handshakes and /healthz get 503
         default_handler_class=NotFound,
         websocket_max_message_size=MAX_MESSAGE_BYTES,
         log_function=log_request,
@@ -1708,6 +1740,9 @@ def parse_args(argv=None):
     add("--pong-wait", type=float, default=PONG_WAIT, metavar="SECONDS",
         help="close a client heard nothing from for this long; "
         "must be greater than --ping-period (default %(default)g)")  # fmt: skip
+    add("--behind-proxy", action="store_true",
+        help="a reverse proxy is in front: take the client's address from the last "
+        "X-Forwarded-For entry (never without a proxy: clients could say what they like)")  # fmt: skip
     add("--redis", metavar="URL",
         help="share the rooms with other chat.py processes through Redis, "
         "e.g. redis://127.0.0.1:6379/0 (default: this process is the chat)")  # fmt: skip
@@ -1748,8 +1783,9 @@ async def serve(config):
             tls.load_cert_chain(config.certfile, config.keyfile)
         except (OSError, ssl.SSLError) as error:
             sys.exit(f"chat.py: cannot use --certfile/--keyfile ({error}): give a PEM pair")
+    app = make_app(config, rooms, sessions, logins)
     server = Server(
-        make_app(config, rooms, sessions, logins),
+        app,
         ssl_options=tls,
         max_body_size=MAX_MESSAGE_BYTES,
         idle_connection_timeout=HEADER_TIMEOUT,  # Tornado's name for the headers' time limit
@@ -1771,6 +1807,7 @@ async def serve(config):
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     await stop.wait()
+    app.settings["stopping"] = True
     if config.redis:
         await rooms.disconnect()  # first, so that nobody waits for our clients' goodbyes
     await shut_down(server, rooms)
@@ -1778,13 +1815,16 @@ async def serve(config):
 
 
 async def shut_down(server, rooms, patience=4.0):
-    """Say 1001 (going away) to everyone, then wait a little for their replies."""
-    server.stop()
+    """Say 1001 (going away) to everyone, then wait a little for their replies.
+
+    Meanwhile the server still listens, so that a new client hears 503, not silence.
+    """
     for client in rooms.clients():
         client.close(1001, "server shutting down")
     deadline = asyncio.get_running_loop().time() + patience
     while rooms.clients() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
+    server.stop()
 
 
 def main():

@@ -1,0 +1,147 @@
+"""Running chat.py behind a proxy: health, draining, client addresses, and clear refusals to start."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, RawPeer, handshake_status, login, wait_until, ws_path
+
+pytestmark = pytest.mark.server
+
+
+def get_json(server, path, headers=None):
+    """GET path; (status, parsed JSON answer)."""
+    request = urllib.request.Request(server.url + path.lstrip("/"), headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def post_login_from(server, name, forwarded_for):
+    body = json.dumps({"name": name}).encode()
+    headers = {"X-Forwarded-For": forwarded_for, "X-Real-IP": "6.6.6.6"}
+    request = urllib.request.Request(server.url + "login", data=body, headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())["token"]
+
+
+def test_healthz_counts_the_connections(server, connect):
+    connect("alice")
+    connect("bob")
+    assert get_json(server, "/healthz") == (
+        200,
+        {"status": "ok", "connections": 2, "redis": "off"},
+    )
+
+
+@pytest.mark.scale_out
+def test_healthz_says_whether_redis_is_there(start_shared):
+    server = start_shared()
+    assert get_json(server, "/healthz")[1]["redis"] == "connected"
+
+
+def test_from_sigterm_on_new_handshakes_and_healthz_get_503(server):
+    stubborn = RawPeer(server, "stubborn")  # never answers the 1001: the process waits for it
+    token = login(server, "late")
+    server.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: get_json(server, "/healthz")[0] == 503, "/healthz to say 503")
+    assert get_json(server, "/healthz") == (503, {"status": "stopping"})
+    assert handshake_status(server, ws_path(token))[0] == 503
+    assert server.proc.wait(6) == 0
+    stubborn.close()
+
+
+def test_behind_a_proxy_the_client_is_the_last_forwarded_for_entry(start_chat):
+    server = start_chat("--behind-proxy", "--max-connections-per-ip", "1")
+    token = post_login_from(server, "alice", "203.0.113.9, 198.51.100.7")
+    proxied = ["X-Forwarded-For: 203.0.113.9, 198.51.100.7", "X-Real-IP: 6.6.6.6"]
+    assert handshake_status(server, ws_path(token), proxied)[0] == 101
+    time.sleep(0.2)
+    log = server.log()
+    assert "POST /login (198.51.100.7)" in log
+    assert "open alice 198.51.100.7 room lobby" in log
+    assert "6.6.6.6" not in log and "203.0.113.9" not in log
+
+
+def test_the_connection_cap_counts_the_address_the_proxy_saw(start_chat):
+    server = start_chat("--behind-proxy", "--max-connections-per-ip", "1")
+    token = login(server, "alice")
+    held = RawPeer(server, "bob")  # from 127.0.0.1 itself: another address
+    sockets = []
+    for forwarded, expected in [
+        ("198.51.100.7", 101),
+        ("198.51.100.8", 101),
+        ("198.51.100.7", 429),
+    ]:
+        sock = socket.create_connection((server.host, server.port), timeout=5)
+        sockets.append(sock)
+        request = (
+            f"GET {ws_path(token)} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"X-Forwarded-For: {forwarded}\r\n\r\n"
+        )
+        sock.sendall(request.encode())
+        status = int(sock.recv(4096).split(b" ", 2)[1])
+        assert status == expected, f"X-Forwarded-For {forwarded}: {status}"
+    for sock in sockets:
+        sock.close()
+    held.close()
+
+
+def test_without_behind_proxy_forwarded_headers_are_ignored(start_chat):
+    server = start_chat("--max-connections-per-ip", "1")
+    post_login_from(server, "alice", "198.51.100.7")
+    held = RawPeer(server, "bob")
+    token = login(server, "carol")
+    status, _ = handshake_status(server, ws_path(token), ["X-Forwarded-For: 198.51.100.7"])
+    assert status == 429  # still 127.0.0.1, which holds one already
+    assert "198.51.100.7" not in server.log()
+    held.close()
+
+
+def start_and_fail(*flags):
+    """Run chat.py with flags that must stop it at once; (exit code, stderr)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "chat.py"), *flags],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    return result.returncode, result.stderr
+
+
+def test_a_busy_port_is_one_sentence_and_no_traceback():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, stderr = start_and_fail("--port", str(taken.getsockname()[1]))
+    assert code != 0
+    assert "Traceback" not in stderr
+    assert "cannot listen on 127.0.0.1:" in stderr and "--port" in stderr
+
+
+def test_a_bad_certificate_is_one_sentence_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    code, stderr = start_and_fail("--port", "0", "--certfile", str(bad), "--keyfile", str(bad))
+    assert code != 0
+    assert "Traceback" not in stderr
+    assert "--certfile" in stderr
+
+
+def test_redis_without_a_secret_refuses_to_start(monkeypatch):
+    monkeypatch.delenv("CHAT_SECRET", raising=False)
+    code, stderr = start_and_fail("--port", "0", "--redis", "redis://127.0.0.1:1/0")
+    assert code != 0
+    assert "--secret" in stderr and "Traceback" not in stderr
