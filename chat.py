@@ -344,7 +344,7 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
     def reject_over_rate(self):
         if self.rejected_in_a_row >= REJECTIONS_BEFORE_CLOSE:
             log.info("%s: still flooding, closing with 1008", self.name)
-            return self.drop(1008, "too many messages")
+            return self.cut_off(1008, "too many messages")
         self.reply_error(f"slow down: at most {self.config.rate:g} messages a second")
 
     # Keepalive. Go sets a read deadline and extends it in the pong handler, and a ticker
@@ -359,10 +359,12 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
 
     def on_ping(self, data):
         """Tornado has answered it already; a ping counts towards the rate like a message."""
+        if self.closing():
+            return
         self.heard()
         if not self.within_rate() and self.rejected_in_a_row >= REJECTIONS_BEFORE_CLOSE:
             log.info("%s: still flooding with pings, closing with 1008", self.name)
-            self.drop(1008, "too many pings")
+            self.cut_off(1008, "too many pings")
 
     def keep_alive(self, now, wall_ms):
         """Go's read deadline and ping ticker in one check, run by sweep_keepalive()."""
@@ -457,6 +459,13 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         self.leave()
         self.close(code, reason)
 
+    def cut_off(self, code, reason):
+        """Drop a client that floods, and read nothing more from it: no goodbye awaited."""
+        self.closed_with = code
+        self.leave()
+        self.write_pump()
+        self.ws_connection.close_now(code, reason)
+
     def leave(self):
         """Go's readPump defer, once: leave the hub, and let go of what the connection held."""
         if self.left or not self.counted:
@@ -525,8 +534,14 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
     """
 
     OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
+    cut = False  # True once chat.py closed the connection and reads nothing more
 
     async def _receive_frame(self):
+        await self.read_frame()
+        if self.cut:
+            await self.discard_then_close()
+
+    async def read_frame(self):
         header, second = await self._read_bytes(2)
         fin, opcode, length = header & self.FIN, header & self.OPCODE_MASK, second & 0x7F
         control = opcode & 0x8
@@ -548,7 +563,7 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
         if opcode in (0x1, 0x2) and pending is not None:
             return self.fail(1002, "a new message before the last one ended")
         if not control and len(pending or b"") + length > MAX_MESSAGE_BYTES:
-            return await self.too_big()
+            return self.too_big()
         mask = await self._read_bytes(4)
         data = tornado.util._websocket_mask(mask, await self._read_bytes(length))
         if not control and not fin:  # a fragment: keep it until the message ends
@@ -579,28 +594,32 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
         return super()._handle_message(opcode, data)
 
     def fail(self, code, reason):
-        """Close with `code`, read nothing more, and end the connection once the frame is out."""
+        """A frame that breaks the RFC: log it, and close with `code` at once."""
         log.info(
             "%s %s: %s, closing with %d", self.handler.name, self.handler.address, reason, code
         )
         self.handler.closed_with = code
+        self.close_now(code, reason)
+
+    def close_now(self, code, reason):
+        """Close with `code`, and parse nothing more: what follows is not to be trusted."""
         self.close(code, reason)
-        self.client_terminated = True  # ends Tornado's read loop: what follows is not to be trusted
-        if not self.stream.closed():
-            self.stream.write(b"").add_done_callback(self.close_stream)
+        self.client_terminated = True  # ends Tornado's read loop after this frame
+        self.cut = True
 
-    def close_stream(self, written):
-        written.exception()  # a stream that closed meanwhile needs no closing
-        self.stream.close()
-
-    async def too_big(self):
-        """Say 1009 at once; throw away what follows for at most 1 s, so the peer can read it."""
+    def too_big(self):
         log.info(
             "%s: a message over %d bytes, closing with 1009", self.handler.name, MAX_MESSAGE_BYTES
         )
         self.handler.closed_with = 1009
-        self.close(1009, f"a message may have {MAX_MESSAGE_BYTES} bytes at most")
-        self.client_terminated = True
+        self.close_now(1009, f"a message may have {MAX_MESSAGE_BYTES} bytes at most")
+
+    async def discard_then_close(self):
+        """Throw away what the peer still sends, for at most 1 s, so that it can read our close.
+
+        Closing at once, with its bytes unread, would send it a reset, and a reset may
+        make its system drop our close frame before the peer has read it.
+        """
         try:
             async with asyncio.timeout(1.0):
                 while True:
