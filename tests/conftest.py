@@ -5,11 +5,14 @@ pytest -m broadcast                    # one lesson step
 pytest --chat my_chat.py -m upgrade    # your own server instead
 """
 
+import atexit
 import base64
+import contextlib
 import functools
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +39,8 @@ class ChatServer:
 
     def __init__(self, script, flags=(), env=None):
         self.script = Path(script).resolve()
+        self.peers = []
+        self.tokens = {}  # name -> the token of its session, as a browser keeps it for its tabs
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (kept open until the test ends)
         self.proc = subprocess.Popen(
             [sys.executable, str(self.script), "--port", "0", *flags],
@@ -45,35 +50,82 @@ class ChatServer:
             env={**os.environ, **(env or {})},
             text=True,
         )
-        self.first_line = self._read_first_line()
-        if not self.first_line.startswith("Chat running at "):
-            self.stop()
-            pytest.fail(f"{self.script.name} printed {self.first_line!r}; log:\n{self.log()}")
+        RUNNING.add(self.proc)
+        try:  # whatever happens now, even Ctrl-C, the process does not outlive this
+            self.first_line = self._read_first_line()
+            started = FIRST_LINE.fullmatch(self.first_line or "")
+            if not started or started["port"] == "0":
+                if self.first_line == "":  # its stdout closed: it is exiting, let it say how
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.proc.wait(2)
+                self.stop(timeout=2)
+                pytest.fail(self._why_it_did_not_start(), pytrace=False)
+        except BaseException:
+            self.stop(timeout=2)
+            raise
         self.url = self.first_line.removeprefix("Chat running at ")  # ends with "/"
         self.ws_url = self.url.replace("http", "ws", 1) + "ws"
-        self.host, self.port = self.url.split("//")[1].rstrip("/").rsplit(":", 1)
-        self.port = int(self.port)
-        self.peers = []
+        self.host, self.port = started["host"], int(started["port"])
 
     def connect(self, name, welcome=True, **options):
         """Log in as `name` (where the server has /login), connect, and read the welcome."""
         peer = Peer(open_socket(self, login(self, name), **options), name)
         self.peers.append(peer)
         if welcome:
-            first = peer.recv()
-            assert isinstance(first, dict) and first.get("type") == "welcome", (
-                f"the first message to {name} should be the welcome, got {first!r}"
-            )
+            try:
+                first = peer.recv()
+            except websocket.WebSocketTimeoutException:
+                first = f"nothing within {TIMEOUT:g} s"
+            except (websocket.WebSocketConnectionClosedException, ConnectionError):
+                first = "nothing: it closed the connection"
+            if not (isinstance(first, dict) and first.get("type") == "welcome"):
+                got = first if isinstance(first, str) and first.startswith("nothing") else None
+                pytest.fail(
+                    f"The first message to {name} should be a JSON welcome, "
+                    f'{{"type": "welcome", "you": "{name}", "online": [...]}} '
+                    "(lesson 4, lessons/04-hub.md); "
+                    f"{self.script.name} sent {got or shorten(repr(first))}."
+                    + stderr_excerpt(self.log()),
+                    pytrace=False,
+                )
             peer.welcome = first
         return peer
 
     def _read_first_line(self):
+        """The first line printed; "" if stdout closed first, None if none came in time."""
         lines = []
         reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()))
         reader.daemon = True
         reader.start()
-        reader.join(10)
-        return lines[0].rstrip("\n") if lines else ""
+        reader.join(STARTS_WITHIN)
+        return lines[0].rstrip("\n") if lines else None
+
+    def _why_it_did_not_start(self):
+        """What went wrong before the first line, in a sentence for the learner."""
+        name, log, code = self.script.name, self.log(), self.proc.returncode
+        unknown = re.search(r"unrecognized arguments: (.*)", log)
+        flags = [arg for arg in unknown[1].split() if arg.startswith("-")] if unknown else []
+        if flags:
+            return (
+                f"{name} does not take {' '.join(flags)}, which this test starts it with; "
+                + "; ".join(where_taught(flag) for flag in flags)
+                + "."
+                + stderr_excerpt(log)
+            )
+        if self.first_line is None:
+            did = f"it printed nothing within {STARTS_WITHIN} s, and was stopped"
+        elif self.first_line == "" and code is not None and code >= 0:
+            did = f"it exited with code {code} before printing anything"
+        elif self.first_line == "":
+            did = "it closed its standard output without printing anything"
+        else:
+            did = f"it printed {shorten(repr(self.first_line))}"
+        return (
+            f"The first line {name} prints should be `Chat running at http://HOST:PORT/` "
+            "(https:// with TLS), with the port it listens on (the tests start it with --port 0, "
+            f'which picks a free one; lessons/README.md, "Running things"), but {did}.'
+            + stderr_excerpt(log)
+        )
 
     def log(self):
         self.stderr.seek(0)
@@ -90,30 +142,113 @@ class ChatServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        RUNNING.discard(self.proc)
         return self.proc.returncode
+
+
+RUNNING = set()  # the servers' processes not stopped yet
+
+
+@atexit.register
+def stop_every_server_left():
+    """Should a test end without its teardown (pytest stopped in its setup), stop the rest."""
+    for proc in list(RUNNING):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+FIRST_LINE = re.compile(r"Chat running at (?P<scheme>https?)://(?P<host>\S+):(?P<port>\d+)/")
+STARTS_WITHIN = 10  # seconds from its start to its first line
+
+SECURITY = "lesson 7 (lessons/07-security.md)"
+WHERE_TAUGHT = {  # flag -> the lesson that adds it
+    "--host": 'lessons/README.md ("Running things")',
+    "--port": 'lessons/README.md ("Running things")',
+    "--allow-origin": "lesson 2 (lessons/02-upgrade.md)",
+    "--ping-period": "lesson 3 (lessons/03-client.md)",
+    "--pong-wait": "lesson 3 (lessons/03-client.md)",
+    "--password": SECURITY,
+    "--secret": SECURITY,
+    "--token-ttl": SECURITY,
+    "--certfile": SECURITY,
+    "--keyfile": SECURITY,
+    "--max-message-bytes": SECURITY,
+    "--rate": SECURITY,
+    "--login-rate": SECURITY,
+    "--max-connections-per-ip": SECURITY,
+    "--allow-host": SECURITY,
+    "--redis": "lesson 8 (lessons/08-scale-out.md)",
+}
+
+
+def where_taught(flag):
+    """Where a learner finds this flag of chat.py, as a clause."""
+    lesson = WHERE_TAUGHT.get(flag)
+    return f"{lesson} adds {flag}" if lesson else f"`python chat.py --help` describes {flag}"
+
+
+def shorten(text, width=120):
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def stderr_excerpt(log, head=4, tail=3):
+    """A server's stderr for a failure message: its first lines (and last, if long), trimmed."""
+    lines = [shorten(line.rstrip()) for line in log.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) > head + tail + 1:
+        lines = [*lines[:head], "…", *lines[-tail:]]
+    return "\nIts stderr:\n" + "\n".join("    " + line for line in lines)
 
 
 @functools.cache
 def help_text(script):
     """What `python SCRIPT --help` prints: which flags a learner's server has so far."""
-    result = subprocess.run(
-        [sys.executable, str(script), "--help"], check=False, capture_output=True, text=True
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, str(script), "--help"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,  # a server that has no --help yet runs on instead: it is killed
+        )
+    except subprocess.TimeoutExpired:
+        return ""
     return result.stdout
+
+
+def chat_script(config):
+    """The server the tests start: --chat, relative to where pytest runs; by default chat.py."""
+    chat = config.getoption("--chat")
+    if chat == "chat.py":
+        return ROOT / "chat.py"
+    return Path(config.invocation_params.dir, chat).resolve()
 
 
 @pytest.fixture
 def start_chat(request):
     """start_chat(*flags) starts a chat server; all are stopped after the test."""
-    script = Path(request.config.invocation_params.dir, request.config.getoption("--chat"))
-    if request.config.getoption("--chat") == "chat.py":
-        script = ROOT / "chat.py"
+    script = chat_script(request.config)
+    if not script.is_file():
+        pytest.fail(
+            f"--chat names {script}, and there is no such file (a relative path starts "
+            f"where pytest runs, {request.config.invocation_params.dir}).",
+            pytrace=False,
+        )
     servers = []
 
     def start(*flags, env=None, unlimited=False):
-        """unlimited=True adds --rate 0 where the server has that flag (the security step)."""
+        """unlimited=True adds --rate 0 where the server has that flag (the security step).
+
+        The allowances per client address are off unless a test sets them: every test
+        client comes from 127.0.0.1.
+        """
         if unlimited and "--rate" in help_text(script):
             flags = ("--rate", "0", *flags)
+        for limit in ("--login-rate", "--max-connections-per-ip"):
+            if limit in help_text(script) and limit not in flags:
+                flags = (limit, "0", *flags)
         server = ChatServer(script, flags, env)
         servers.append(server)
         return server
@@ -154,12 +289,19 @@ def server_tls(server):
 
 
 def login(server, name, password=None):
-    """A token for `name`, or None where the server has no /login yet (an early lesson step)."""
+    """A token for `name`, or None where the server has no /login yet (an early lesson step).
+
+    Like the tabs of one browser, every login of one name on one server shares one session:
+    the first login's token is kept and used again.
+    """
+    if name in server.tokens:
+        return server.tokens[name]
     body = {"name": name} if password is None else {"name": name, "password": password}
     status, answer = post_login(server, body)
     if status == 404:
         return None
     assert status == 200, f"POST /login for {name!r} answered {status} {answer}"
+    server.tokens[name] = answer["token"]
     return answer["token"]
 
 
@@ -363,11 +505,14 @@ def start_shared(start_chat, redis_server):
     if not start_chat.has_flag("--redis"):
         pytest.skip("this chat server has no --redis flag yet")
 
+    tokens = {}  # one session per name on all of them, like one browser's tabs
+
     def start(*flags):
         server = start_chat(
             "--redis", redis_server.url, "--secret", "shared", *flags, unlimited=True
         )
         server.redis_url = redis_server.url
+        server.tokens = tokens
         wait_until(lambda: "sharing the room" in server.log(), "the process to reach Redis")
         return server
 

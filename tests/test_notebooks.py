@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import free_port
+from conftest import ROOT, chat_script, free_port
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NEEDS_REDIS_SERVER = pytest.mark.skipif(
@@ -28,6 +28,12 @@ STEPS = {
     "06-performance.ipynb": (),  # no lesson step: no marker
 }
 STARTS_ITS_OWN = {"05-scale-out.ipynb"}  # its chats and its Redis: CHAT_URL plays no part
+
+
+@pytest.fixture(autouse=True)
+def only_with_this_projects_chat(request):
+    if chat_script(request.config) != ROOT / "chat.py":
+        pytest.skip("the notebooks are checked with this project's chat.py only, not with --chat")
 
 
 def notebooks(names):

@@ -1,0 +1,54 @@
+"""The pytest plugin behind `pytest --chat PATH`: which chat server the tests start.
+
+pytest decides where the project is (its rootdir and pyproject.toml) before it loads any
+conftest.py, from the first argument that names an existing file. In `pytest --chat ../my_chat.py`
+that is the learner's file, so a file outside this project took pytest outside it too, and
+`--chat` was an "unrecognized argument". Only a plugin of an installed package is loaded before
+the command line is read: `pip install -r requirements.txt` installs this one (pyproject.toml
+names it), and it
+
+- declares --chat, so that the option is understood wherever PATH is, and
+- runs the same command again with `--chat=PATH`, which pytest never takes for a path, where
+  `--chat` and PATH were two arguments: then pytest finds this project, whatever PATH is.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--chat",
+        default="chat.py",
+        help="the chat server to test, e.g. --chat my_chat.py (default: this project's chat.py)",
+    )
+
+
+def joined(args):
+    """args with each `--chat PATH` written `--chat=PATH`; None where there is no such pair."""
+    result, rest = [], list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":  # the end of the options: what follows is left as it is
+            result += [arg, *rest]
+            break
+        if arg == "--chat" and rest:
+            arg = f"--chat={rest.pop(0)}"
+        result.append(arg)
+    return result if result != list(args) else None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config):
+    """Before output is captured and before any conftest.py: run again with `--chat=PATH`."""
+    args = list(early_config.invocation_params.args)
+    again = joined(args)
+    if again is not None and args == sys.argv[1:]:  # a command line, not pytest.main() in a test
+        command = [sys.executable, "-m", "pytest", *again]
+        if os.name == "posix":
+            os.execv(sys.executable, command)  # the same process: same pid, terminal, exit code
+        raise SystemExit(subprocess.call(command))
+    return (yield)
