@@ -1,11 +1,13 @@
-"""Take the picture of the chat page shown in the README: bob's view of a short conversation.
+"""Take the pictures of the chat page shown in the README: a short conversation in #general.
 
-    python scripts/screenshot.py                      # writes docs/screenshot.png
-    python scripts/screenshot.py --out /tmp/chat.png
+    python scripts/screenshot.py                      # docs/screenshot.png and docs/screenshot-phone.png
+    python scripts/screenshot.py --out /tmp/chat.png  # /tmp/chat.png and /tmp/chat-phone.png
 
-It starts chat.py on a free port, opens two pages in one headless Chromium (Debian's,
-at /usr/bin/chromium), logs in alice and bob, lets them talk, leaves alice typing,
-photographs bob's page and stops the server.
+It starts chat.py on a free port and opens one headless Chromium (Debian's, at
+/usr/bin/chromium) with a browser profile per person: alice and bob in #general, carol in the
+lobby. alice and bob talk, alice sends bob a direct message and starts typing; then it
+photographs bob's page at desktop width, and alice's at phone width (375 px) while bob types,
+and stops the server.
 """
 
 import argparse
@@ -28,11 +30,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 VIEWPORT = {"width": 900, "height": 560}
+PHONE = {"width": 375, "height": 667}
 CONVERSATION = [
-    ("alice", "Hi bob! Two tabs, two people: it works."),
+    ("alice", "Hi bob! Two browsers, two people, one room: it works."),
     ("bob", "Hello alice! I can even see when you are typing."),
     ("alice", "And a restart of the server? The page reconnects by itself."),
 ]
+DIRECT = ("alice", "bob", "Psst: this one is just for you.")
 WAIT_MS = 10_000  # how long to wait for the page to show something
 
 
@@ -69,27 +73,39 @@ def say(page, text):
     page.locator("#send").click()
 
 
-def photograph_conversation(url, out):
+def photograph_conversation(url, out, phone_out):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
-        context = browser.new_context(viewport=VIEWPORT)
-        pages = {name: context.new_page() for name in ("bob", "alice")}
-        for name, page in pages.items():
-            page.goto(url)
-            log_in(page, name)
-        expect(pages["bob"].locator("#online > *")).to_have_count(2, timeout=WAIT_MS)
+        pages = {}  # one browser profile each: a profile's tabs would all be one user
+        for name, room in (("carol", ""), ("bob", "#general"), ("alice", "#general")):
+            pages[name] = browser.new_context(viewport=VIEWPORT).new_page()
+            pages[name].goto(url + room)
+            log_in(pages[name], name)
+        bob, alice = pages["bob"], pages["alice"]
+        expect(bob.locator("#online > *")).to_have_count(2, timeout=WAIT_MS)
+        expect(bob.locator("#rooms > *")).to_have_count(2, timeout=WAIT_MS)
 
         for name, text in CONVERSATION:
             say(pages[name], text)
-            shown = pages["bob"].locator("#messages > *", has_text=text)
+            shown = bob.locator("#messages > *", has_text=text)
             expect(shown).to_be_visible(timeout=WAIT_MS)
+        sender, recipient, text = DIRECT
+        pages[sender].locator("#online button", has_text=recipient).click()
+        say(pages[sender], text)
+        expect(pages[recipient].locator("#messages .direct")).to_be_visible(timeout=WAIT_MS)
 
         # Alice starts her next line but does not send it yet.
-        pages["alice"].locator("#input").press_sequentially("Let's add rooms next", delay=20)
-        expect(pages["bob"].locator("#typing")).to_have_text("alice is typing…", timeout=WAIT_MS)
-        pages["bob"].screenshot(path=str(out))
+        alice.locator("#input").press_sequentially("Let's try a room of our own", delay=20)
+        expect(bob.locator("#typing")).to_have_text("alice is typing…", timeout=WAIT_MS)
+        bob.screenshot(path=str(out))
+
+        # At phone width: alice's side, while bob answers.
+        alice.set_viewport_size(PHONE)
+        bob.locator("#input").press_sequentially("Got it", delay=20)
+        expect(alice.locator("#typing")).to_have_text("bob is typing…", timeout=WAIT_MS)
+        alice.screenshot(path=str(phone_out))
         browser.close()
 
 
@@ -99,19 +115,26 @@ def main():
         "--out",
         type=Path,
         default=ROOT / "docs" / "screenshot.png",
-        help="where to write the PNG (default: docs/screenshot.png)",
+        help="where to write the desktop PNG (default: docs/screenshot.png)",
+    )
+    parser.add_argument(
+        "--phone-out",
+        type=Path,
+        help="where to write the phone-width PNG (default: beside --out, ending in -phone.png)",
     )
     args = parser.parse_args()
+    phone_out = args.phone_out or args.out.with_name(f"{args.out.stem}-phone{args.out.suffix}")
     if not CHROMIUM.exists():
         sys.exit(f"{CHROMIUM} not found: install Debian's chromium package")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for path in (args.out, phone_out):
+        path.parent.mkdir(parents=True, exist_ok=True)
 
     chat, url = start_chat()
     try:
-        photograph_conversation(url, args.out)
+        photograph_conversation(url, args.out, phone_out)
     finally:
         stop_chat(chat)
-    print(f"Wrote {args.out}")
+    print(f"Wrote {args.out} and {phone_out}")
 
 
 if __name__ == "__main__":

@@ -73,9 +73,12 @@ def message(page, text):
     return page.locator("#messages > *", has_text=text)
 
 
+TIME = r"\d{1,2}:\d{2}(?:\s?[AP]M)?"  # a chat's local time, as the browser's locale shows it
+
+
 def expect_message(page, sender, text):
-    """The page shows `text` once, sent by `sender`: the sender's name first, then the text."""
-    shown = re.compile(rf"^\s*{re.escape(sender)}\W*\s*{re.escape(text)}\s*$")
+    """The page shows `text` once, sent by `sender`: its time, the sender's name, then the text."""
+    shown = re.compile(rf"^\s*(?:{TIME}\s*)?{re.escape(sender)}\W*\s*{re.escape(text)}\s*$")
     expect(message(page, text)).to_have_text(shown)
 
 
@@ -265,11 +268,13 @@ def test_the_screenshot_script_writes_a_png(tmp_path):
         check=False,  # the assertion below shows its stderr
     )
     assert done.returncode == 0, done.stderr
-    png = out.read_bytes()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert 600 <= width <= 2000 and 400 <= height <= 1500, (width, height)
-    assert len(png) > 10_000  # a page with text on it, not a blank image
+    # The desktop picture, and the phone-width one beside it.
+    for path, widths in ((out, (600, 2000)), (tmp_path / "shot-phone.png", (375, 375))):
+        png = path.read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert widths[0] <= width <= widths[1] and 400 <= height <= 1500, (path, width, height)
+        assert len(png) > 10_000  # a page with text on it, not a blank image
 
 
 @pytest.mark.scale_out
