@@ -757,8 +757,8 @@ class Hub:
                 client.drop(1008, "too slow: messages were piling up")
 
 
-# Rooms: one hub per room, as gorilla's maintainers suggest for "chat rooms" (issue #46 of
-# gorilla/websocket). The Go lesson's single hub becomes a dict of hubs.
+# Rooms: one hub per room, the map of hubs proposed in gorilla/websocket's issue #33 (its
+# maintainer points room questions to #46). The Go lesson's single hub becomes a dict of hubs.
 
 
 class Rooms:
@@ -1531,6 +1531,9 @@ class RedisRooms(Rooms):
             self.connected = True  # publish() queues from now on; the publisher starts below
             self.presence_changed = True
             await self.renew_presence()  # so our key is there before anything we publish
+            for room, hub in self.hubs.items():  # the others learn our names now, not in 3 s
+                for name in hub.names:
+                    self.publish(room, {"joined": name})
             log.info("sharing the rooms through Redis at %s", self.where)
             self.tried.set()
             async with asyncio.TaskGroup() as tasks:
@@ -1603,6 +1606,7 @@ class RedisRooms(Rooms):
             for room, hub in self.hubs.items():
                 for name in hub.names:
                     self.publish(room, {"left": name})
+            self.presence_changed = False  # the key goes now: it must not be written again
             try:
                 async with asyncio.timeout(0.5):
                     await self.redis.delete(PRESENCE_KEY + self.id)

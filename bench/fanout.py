@@ -9,14 +9,16 @@ rather than one message at a time.
 
 Usage, from the project's root:
 
-    python bench/fanout.py --sweep                  # starts chat.py --rate 0 on a free port
+    python bench/fanout.py --sweep                  # starts chat.py on a free port, no limits
     python bench/fanout.py --sweep --out sweep.md --plot sweep.png
     python bench/fanout.py --receivers 100 --senders 4 --rate 500 --duration 5
     python bench/fanout.py --url http://127.0.0.1:8080/ --receivers 10 --rate 20
     python bench/fanout.py --idle 1000              # the server's memory per idle connection
 
---url uses a chat that is already running; mind its --rate, which limits each sender. Only
-plain http:// on this machine (127.0.0.1, localhost, [::1]) is accepted. bench/README.md
+--url uses a chat that is already running; mind its limits: --rate limits each sender (each
+has a name of its own), and every connection comes from this machine's one address, so start
+that chat with --max-connections-per-ip 0 (and --login-rate 0) for more than 50 connections.
+Only plain http:// on this machine (127.0.0.1, localhost, [::1]) is accepted. bench/README.md
 explains how to read the table.
 """
 
@@ -45,6 +47,9 @@ import tornado.iostream
 import tornado.tcpclient
 
 CHAT = Path(__file__).resolve().parent.parent / "chat.py"
+# chat.py as the benchmark starts it: no rate limit, so the senders can go fast, and none of
+# the allowances per client address, since every connection comes from 127.0.0.1
+UNLIMITED = ["--rate", "0", "--login-rate", "0", "--max-connections-per-ip", "0"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SWEEP_RECEIVERS = [10, 100, 500]
 SWEEP_RATES = [100, 300, 1000]  # chats a second, all senders together
@@ -70,7 +75,7 @@ class Job:
     host: str
     port: int
     receiver_path: str  # /ws?token=..., for the receivers
-    sender_path: str
+    sender_paths: list  # one /ws?token=... for each of sender_ids: a name of its own each
     receivers: int  # receivers in this worker
     sender_ids: list  # which of the step's senders are in this worker
     senders: int  # senders in the whole step
@@ -128,7 +133,9 @@ class Peer:
         answer = self.stream.read_until(b"\r\n\r\n", max_bytes=READ_SIZE)
         head = await asyncio.wait_for(answer, CONNECT_TIMEOUT)
         if not head.startswith(b"HTTP/1.1 101 ") or accept_key(key) not in head:
-            raise ConnectionError(f"no upgrade: {head.splitlines()[0].decode()}")
+            status = head.splitlines()[0].decode()
+            hint = " (a chat of yours: start it with --max-connections-per-ip 0)"
+            raise ConnectionError(f"no upgrade: {status}{hint if ' 429 ' in status else ''}")
         self.reading = asyncio.ensure_future(self.read_frames())
         await asyncio.wait_for(self.welcomed, CONNECT_TIMEOUT)
 
@@ -303,7 +310,8 @@ async def run_worker(pipe, job):
     """Open the connections, run the step when told to "go", then report."""
     tally = Tally(job.senders, job.messages)
     receivers = await open_peers(job, job.receiver_path, job.receivers, tally, True)
-    senders = await open_peers(job, job.sender_path, len(job.sender_ids), tally, False)
+    opening = (open_peers(job, path, 1, tally, False) for path in job.sender_paths)
+    senders = [peer for (peer,) in await asyncio.gather(*opening)]
     pipe.send(("ready", None))
     word, start_ns = await word_from_main(pipe)
     cpu, wall = time.process_time(), time.perf_counter()
@@ -392,12 +400,24 @@ def share(total, parts, index):
     return total // parts + (index < total % parts)
 
 
+TOKENS = {}  # (url, name) -> its token: one login per name, as the tabs of one browser
+RUN = os.urandom(3).hex()  # in every name: a name stays held for 30 s after a run's last socket
+
+
 def login(url, name):
-    """POST /login; the token for `name`."""
-    body = json.dumps({"name": name}).encode()
-    request = urllib.request.Request(url + "login", data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT) as answer:
-        return json.load(answer)["token"]
+    """The token for `name` in this run: POST /login once, then the same token for every step.
+
+    A name is held by its login's session: a second login of it while that session holds it
+    (until 30 s after its last connection closed) would be refused with 409. So every step
+    uses the same token, and every run names its peers afresh, e.g. bench-receiver-1a2b3c.
+    """
+    name = f"{name}-{RUN}"
+    if (url, name) not in TOKENS:
+        body = json.dumps({"name": name}).encode()
+        request = urllib.request.Request(url + "login", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT) as answer:
+            TOKENS[url, name] = json.load(answer)["token"]
+    return TOKENS[url, name]
 
 
 def ws_path(token):
@@ -412,21 +432,26 @@ def plan_jobs(url, receivers, senders, rate, duration, size, drain, workers, nam
         "host": address.hostname,
         "port": address.port or 80,
         "receiver_path": ws_path(login(url, name)),  # one name for all: one join, not hundreds
-        "sender_path": ws_path(login(url, "bench-sender")),
         "senders": senders,
         "messages": round(rate * duration),
         "rate": rate,
         "size": size,
         "drain": drain,
     }
-    return [
-        Job(
-            receivers=share(receivers, count, i),
-            sender_ids=list(range(i, senders, count)),
-            **common,
+    jobs = []
+    for i in range(count):
+        sender_ids = list(range(i, senders, count))
+        # --rate is per name: each sender has its own, as each would be a person
+        paths = [ws_path(login(url, f"bench-sender-{sender}")) for sender in sender_ids]
+        jobs.append(
+            Job(
+                receivers=share(receivers, count, i),
+                sender_ids=sender_ids,
+                sender_paths=paths,
+                **common,
+            )
         )
-        for i in range(count)
-    ]
+    return jobs
 
 
 def run_step(url, receivers, senders, rate, duration, size, drain, workers, server_pid=None):
@@ -534,12 +559,12 @@ def loopback_url(url):
 
 @contextlib.contextmanager
 def chat_server(url=None):
-    """(url, pid): the chat at `url` (pid None), or chat.py --rate 0 started here and stopped."""
+    """(url, pid): the chat at `url` (pid None), or chat.py UNLIMITED started here and stopped."""
     if url:
         yield loopback_url(url), None
         return
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    command = [sys.executable, str(CHAT), "--port", "0", "--rate", "0"]
+    command = [sys.executable, str(CHAT), "--port", "0", *UNLIMITED]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
@@ -666,7 +691,7 @@ def parse_args(argv=None):
         epilog="bench/README.md explains the table.",
     )
     add = parser.add_argument
-    add("--url", help="a chat already running here (default: start chat.py --rate 0)")
+    add("--url", help="a chat already running here (default: start chat.py without limits)")
     add("--sweep", action="store_true",
         help=f"every receivers x rate pair (defaults {SWEEP_RECEIVERS} x {SWEEP_RATES})")  # fmt: skip
     add("--receivers", type=int_list, metavar="LIST",

@@ -4,7 +4,10 @@ Write `origin_allowed(origin, host, allowed)`, the rule chat.py applies to every
 
 - `origin` is None (no Origin header: a script, not a browser): allowed;
 - the Origin's host and port equal `host`, the request's Host header (the page came from this
-  very server): allowed; host names are compared without regard to case;
+  very server): allowed; host names are compared without regard to case, and a port left out
+  is the default port of the Origin's scheme (80 for http, 443 for https), on either side:
+  `https://chat.example` matches Host `chat.example:443`, `https://chat.example:443` matches
+  `chat.example`;
 - `origin` is exactly one of the `allowed` origins (chat.py's --allow-origin): allowed;
 - anything else is refused, including the string "null" that sandboxed pages and local files send.
 
@@ -17,8 +20,11 @@ user's name and read along (cross-site WebSocket hijacking). chat.py answers 403
 
 Check your answer with:  pytest exercises/test_origin.py
 
-Hint: `urllib.parse.urlsplit(origin).netloc` is the "host:port" part of an origin. Compare
-whole strings with `==`; `startswith` or `in` on strings lets look-alike origins through.
+Hint: `urllib.parse.urlsplit(origin)` takes an origin apart: `.scheme`, `.hostname` (in lower
+case) and `.port` (None when there is none). The Host header has no scheme, so split it as
+`urllib.parse.urlsplit("//" + host)`. Then compare the parts with `==`; `startswith` or `in` on
+strings lets look-alike origins through. `.port` raises ValueError for a port that is not a
+number: such an Origin is refused.
 """
 
 

@@ -10,9 +10,11 @@ Write `class TokenBucket(rate, now)` with a method `allow(now) -> bool`:
 Times are plain seconds (`now` is passed in, so the check can play with the clock).
 
 Why it matters: without a limit, one script can send thousands of messages a second, and the
-server fans each one out to everyone. chat.py gives every connection such a bucket with `rate`
-set by `--rate` (default 20): bursts of 40 pass, then 20 a second; a message over the limit
-gets an error, and ten in a row close the connection.
+server fans each one out to everyone. chat.py gives every name such a bucket, shared by all
+of that name's connections (ten tabs get no more than one), with `rate` set by `--rate`
+(default 20): bursts of 40 pass, then 20 a second, pings included; a message over the limit
+gets an error, and ten in a row close the connection. (`--login-rate` is a bucket too, one per
+client address, for POST /login.)
 
     bucket = TokenBucket(rate=2, now=0)
     [bucket.allow(0) for _ in range(5)]   ->  [True, True, True, True, False]

@@ -47,6 +47,30 @@ def test_host_names_ignore_case(origin_allowed):
     )
 
 
+DEFAULT_PORTS = [  # (Origin, Host, passes?, why)
+    ("https://chat.example", "chat.example:443", True, "443 is https's default port"),
+    ("https://chat.example:443", "chat.example", True, "443 is https's default port"),
+    ("http://chat.example:80", "chat.example", True, "80 is http's default port"),
+    ("https://chat.example", "chat.example:80", False, "https's default is 443, not 80"),
+    ("http://chat.example", "chat.example:443", False, "http's default is 80, not 443"),
+    ("http://chat.example", "chat.example:8080", False, "no port is 80 for http, not 8080"),
+]
+
+
+@pytest.mark.parametrize("origin, host, passes, why", DEFAULT_PORTS)
+def test_a_default_port_counts_as_none(origin_allowed, origin, host, passes, why):
+    verb = "pass" if passes else "fail"
+    assert origin_allowed(origin, host, []) is passes, (
+        f"Origin {origin!r} with Host {host!r} should {verb}: {why}"
+    )
+
+
+def test_a_port_that_is_no_number_is_refused(origin_allowed):
+    assert origin_allowed("http://127.0.0.1:80a", HOST, []) is False, (
+        "an Origin whose port is not a number is no page of this server"
+    )
+
+
 def test_an_empty_allow_list_still_allows_the_chat_itself(origin_allowed):
     assert origin_allowed("http://chat.example", "chat.example", []) is True, (
         "a page from http://chat.example should pass when the Host header is chat.example"

@@ -8,8 +8,16 @@ For example:
 >>> chatlab.receive(alice)  # the next message, as a dict: here the welcome
 >>> server.stop()  # stops the chat only if it was started here
 
+Like the tabs of one browser, every connection of one name to one server shares one login:
+`server.login(name)` posts to /login once and keeps the token (a second login of a name held
+by another session would get 409). `server.connect(name, room="general")` opens a socket in
+that room. `server.request(method, path)` sends any other HTTP request and returns its status,
+JSON answer and headers, without raising for a 4xx.
+
 Notebook 05 runs several chats on one Redis: `chatlab.start_redis()` starts a throwaway
 redis-server, and `chatlab.start_server("--redis", redis_server.url)` a chat.py that uses it.
+A notebook that opens many connections, all from 127.0.0.1, starts its chat with
+`chatlab.ensure_server(*chatlab.UNLIMITED)`: without the per-address limits.
 """
 
 import atexit
@@ -21,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -30,6 +39,16 @@ import websocket
 CHAT = Path(__file__).resolve().parent.parent / "chat.py"
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = 5.0  # seconds to wait for anything the server should do at once
+# chat.py's allowances per client address, turned off: every client here is 127.0.0.1
+UNLIMITED = ("--login-rate", "0", "--max-connections-per-ip", "0")
+
+
+class LoginRefused(RuntimeError):
+    """POST /login answered something else than 200: `status` and the server's `reason`."""
+
+    def __init__(self, name, status, reason):
+        super().__init__(f"POST /login for {name!r} answered {status}: {reason}")
+        self.status, self.reason = status, reason
 
 
 class Server:
@@ -43,19 +62,66 @@ class Server:
         self.process = process
         self.log_file = log_file
         self.started = process is not None
+        self.tokens = {}  # name -> the token of its one session here, as a browser keeps it
+
+    def request(self, method, path, body=None, token=None, headers=None):
+        """Any HTTP request to the chat: (status, the JSON answer or None, the headers).
+
+        `body` is sent as JSON, `token` as `Authorization: Bearer`. A 4xx or 5xx is returned,
+        not raised, so that a notebook can look at it.
+        """
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path.lstrip("/"), data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                status, text, answer_headers = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            status, text, answer_headers = error.code, error.read(), error.headers
+        try:
+            answer = json.loads(text) if text else None
+        except ValueError:
+            answer = None
+        return status, answer, answer_headers
 
     def login(self, name):
-        """POST /login; the token that lets `name` open a WebSocket."""
-        body = json.dumps({"name": name}).encode()
-        request = urllib.request.Request(self.url + "login", data=body, method="POST")
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return json.load(response)["token"]
+        """The token that lets `name` open a WebSocket: POST /login the first time, then kept.
 
-    def connect(self, name, **options):
-        """Log in as `name` and open a WebSocket; the welcome is left for you to read."""
-        token = urllib.parse.quote(self.login(name), safe="")
+        A name is held by the session of its login, so a second login of it would be another
+        session, refused with 409 while the first holds the name; every connection of `name`
+        made here shares the first token instead, as the tabs of one browser do.
+        """
+        if name not in self.tokens:
+            status, answer, _ = self.request("POST", "login", {"name": name})
+            if status != 200:
+                reason = answer.get("error") if isinstance(answer, dict) else answer
+                raise LoginRefused(name, status, reason)
+            self.tokens[name] = answer["token"]
+        return self.tokens[name]
+
+    def logout(self, name):
+        """POST /logout with `name`'s token, and forget the token; the status (204: done).
+
+        Every token of that session is refused from then on, its sockets are closed with 4003,
+        and the name is free: the next `login(name)` starts a new session.
+        """
+        status, _, _ = self.request("POST", "logout", token=self.tokens.pop(name))
+        return status
+
+    def connect(self, name, room=None, **options):
+        """Log in as `name` (once) and open a WebSocket, in `room` if given (default: lobby).
+
+        The welcome is left for you to read.
+        """
+        url = f"{self.ws_url}?token={urllib.parse.quote(self.login(name), safe='')}"
+        if room is not None:
+            url += f"&room={urllib.parse.quote(room, safe='')}"
         options.setdefault("timeout", TIMEOUT)
-        return websocket.create_connection(f"{self.ws_url}?token={token}", **options)
+        return websocket.create_connection(url, **options)
 
     def log(self):
         """What the server has written to stderr so far (only for a server we started)."""
@@ -91,8 +157,12 @@ def answers(host, port):
         return False
 
 
-def ensure_server():
-    """The chat at $CHAT_URL if something answers there, else chat.py started on a free port."""
+def ensure_server(*flags):
+    """The chat at $CHAT_URL if something answers there, else chat.py started on a free port.
+
+    `flags` are for a chat started here, e.g. `ensure_server(*UNLIMITED)`; a chat found
+    running keeps the flags it was started with.
+    """
     url = os.environ.get("CHAT_URL", DEFAULT_URL)
     address = urllib.parse.urlsplit(url)
     default_port = 443 if address.scheme == "https" else 80
@@ -100,7 +170,7 @@ def ensure_server():
         print(f"Using the chat at {url}")
         return Server(url)
     print(f"Nothing answers at {url}: starting a chat of our own")
-    return start_server()
+    return start_server(*flags)
 
 
 def start_server(*flags):

@@ -26,6 +26,7 @@ STEPS = {
     "04-security.ipynb": pytest.mark.security,
     "05-scale-out.ipynb": (pytest.mark.scale_out, NEEDS_REDIS_SERVER),
     "06-performance.ipynb": (),  # no lesson step: no marker
+    "07-rooms.ipynb": pytest.mark.rooms,
 }
 STARTS_ITS_OWN = {"05-scale-out.ipynb"}  # its chats and its Redis: CHAT_URL plays no part
 

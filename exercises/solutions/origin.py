@@ -2,6 +2,8 @@
 
 import urllib.parse
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 def origin_allowed(origin: str | None, host: str, allowed: list[str]) -> bool:
     if origin is None:  # no Origin header: not a browser
@@ -9,7 +11,10 @@ def origin_allowed(origin: str | None, host: str, allowed: list[str]) -> bool:
     if origin in allowed:  # --allow-origin, compared exactly
         return True
     try:
-        origin_host = urllib.parse.urlsplit(origin).netloc
-    except ValueError:  # not a URL at all
+        page = urllib.parse.urlsplit(origin)
+        server = urllib.parse.urlsplit("//" + host)  # the Host header has no scheme
+        default = DEFAULT_PORTS.get(page.scheme)
+        same_port = (page.port or default) == (server.port or default)
+    except ValueError:  # not a URL at all, or a port that is no number
         return False
-    return origin_host.lower() == host.lower()  # a page this server sent
+    return page.hostname == server.hostname and same_port  # a page this server sent
