@@ -178,7 +178,9 @@ WHERE_TAUGHT = {  # flag -> the lesson that adds it
     "--login-rate": SECURITY,
     "--max-connections-per-ip": SECURITY,
     "--allow-host": SECURITY,
+    "--behind-proxy": SECURITY,
     "--redis": "lesson 8 (lessons/08-scale-out.md)",
+    "--max-rooms": "lesson 9 (lessons/09-rooms.md)",
 }
 
 
