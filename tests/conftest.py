@@ -269,7 +269,11 @@ def server(start_chat):
 def post_login(server, body, raw=None):
     """POST /login; (status, parsed JSON answer or None)."""
     data = raw if raw is not None else json.dumps(body).encode()
-    request = urllib.request.Request(server.url + "login", data=data, method="POST")
+    return http_json(server, urllib.request.Request(server.url + "login", data=data, method="POST"))
+
+
+def http_json(server, request):
+    """Send a urllib request to the server; (status, parsed JSON answer or None)."""
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT, context=server_tls(server)) as r:
             return r.status, json.loads(r.read())
@@ -279,6 +283,21 @@ def post_login(server, body, raw=None):
             return error.code, json.loads(text)
         except ValueError:
             return error.code, None
+
+
+def make_certificate(folder, name):
+    """A self-signed certificate and key for `name` (an IP address or a host name)."""
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is needed to make a test certificate")
+    kind = "IP" if name[0].isdigit() else "DNS"
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={name}", "-addext", f"subjectAltName={kind}:{name}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def server_tls(server):

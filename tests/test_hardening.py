@@ -11,7 +11,6 @@ import os
 import re
 import resource
 import select
-import shutil
 import socket
 import ssl
 import statistics
@@ -25,7 +24,16 @@ from unittest import mock
 import pytest
 import websocket
 
-from conftest import TIMEOUT, Peer, RawPeer, login, open_socket, wait_until, ws_path
+from conftest import (
+    TIMEOUT,
+    Peer,
+    RawPeer,
+    login,
+    make_certificate,
+    open_socket,
+    wait_until,
+    ws_path,
+)
 
 pytestmark = pytest.mark.security
 
@@ -878,17 +886,7 @@ def test_the_page_comes_with_a_strict_content_security_policy(server, host):
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    if not shutil.which("openssl"):
-        pytest.skip("the openssl command is needed to make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=chat.example", "-addext", "subjectAltName=DNS:chat.example",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return make_certificate(tmp_path_factory.mktemp("tls"), "chat.example")
 
 
 def test_hsts_over_tls_for_a_host_name_but_not_for_localhost(start_chat, certificate):

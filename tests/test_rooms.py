@@ -7,7 +7,6 @@ every process, through one Redis pub/sub channel per room (`chat:room:<room>`), 
 subscribes to only while one of its clients is in that room.
 """
 
-import json
 import signal
 import time
 import urllib.error
@@ -21,8 +20,8 @@ from conftest import (
     TIMEOUT,
     Peer,
     handshake_status,
+    http_json,
     login,
-    server_tls,
     wait_until,
     ws_path,
 )
@@ -60,16 +59,7 @@ def enter(server, name, room=None):
 def get_rooms(server, authorization=None):
     """GET /rooms, with this Authorization header when given; (status, parsed JSON or None)."""
     headers = {} if authorization is None else {"Authorization": authorization}
-    request = urllib.request.Request(server.url + "rooms", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT, context=server_tls(server)) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as error:
-        text = error.read()
-        try:
-            return error.code, json.loads(text)
-        except ValueError:
-            return error.code, None
+    return http_json(server, urllib.request.Request(server.url + "rooms", headers=headers))
 
 
 def rooms_of(server, name="roomwatcher"):

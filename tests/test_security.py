@@ -2,16 +2,14 @@
 
 import json
 import secrets
-import shutil
 import ssl
-import subprocess
 import time
 import urllib.request
 
 import pytest
 import websocket
 
-from conftest import handshake_status, login, open_socket, post_login, ws_path
+from conftest import handshake_status, login, make_certificate, open_socket, post_login, ws_path
 
 pytestmark = pytest.mark.security
 
@@ -273,17 +271,7 @@ def test_bad_input_never_leaves_a_traceback(server, connect):
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    if not shutil.which("openssl"):
-        pytest.skip("the openssl command is needed to make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return make_certificate(tmp_path_factory.mktemp("tls"), "127.0.0.1")
 
 
 def test_tls_serves_https_and_wss_only(start_chat, certificate):
