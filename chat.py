@@ -62,6 +62,9 @@ HOLD_AFTER_CLOSE = 30.0  # seconds a name stays its session's after its last con
 TICKET_TTL = 30.0  # seconds a ticket from POST /ticket is good for one handshake
 PASSWORDLESS_RENEWAL = 24 * 3600  # seconds after a session's first login that its token renews it
 SESSION_LIFETIME = 7 * 24 * 3600  # seconds after which a token names no session any more
+SENT_ONCE_WINDOW = 600.0  # seconds a chat's cid is remembered: the same cid again is not said
+HISTORY_LIFETIME = 24 * 3600.0  # seconds after its last chat that a room's history is dropped
+MAX_CID = 64  # characters in a chat's cid
 
 log = logging.getLogger("chat")
 
@@ -238,6 +241,16 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         self.room = self.get_query_argument("room", "lobby")
         if not ROOM_NAME.fullmatch(self.room):
             return refuse(self, 400, "room= is 1 to 32 of a-z, 0-9, - and _")
+        since, self.epoch_seen = (
+            self.get_query_argument("since", None),
+            self.get_query_argument("epoch", None),
+        )
+        if (since is None) != (self.epoch_seen is None) or (
+            since is not None and not LAST_ID.fullmatch(since)
+        ):
+            reason = "to resume, since= (the last id seen: 0 or more) and epoch= come together"
+            return refuse(self, 400, reason)
+        self.since = since and int(since)  # None: a first visit, not a resume
         if self.rooms.too_many_from(self.address):
             limit = self.config.max_connections_per_ip
             return refuse(self, 429, f"{limit} connections from one address at most")
@@ -296,12 +309,12 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         if isinstance(frame, bytes):
             log.info("%s: binary frame, closing with 1003", self.name)
             return self.drop(1003, "binary frames are not accepted: send JSON text")
-        if not self.within_rate():
-            return self.reject_over_rate()
         message = parse_message(frame)
+        if not self.within_rate():
+            return self.reject_over_rate(message)
         kind, value = message.get("type"), message.get("value")
         if kind == "chat" and isinstance(value, str):
-            self.chat(value, message.get("to", ROOM_WIDE))
+            self.chat(message)
         elif kind == "typing" and isinstance(value, bool):
             self.typing = value
             self.hub.broadcast({"type": "typing", "from": self.name, "value": value}, skip=self)
@@ -309,27 +322,39 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
             asyncio.ensure_future(self.refresh(message.get("token")))
         elif kind in ("chat", "typing"):
             kind_of_value = "a string" if kind == "chat" else "true or false"
-            self.reply_error(f'a {kind} message needs a "value" that is {kind_of_value}')
+            self.reply_error(f'a {kind} message needs a "value" that is {kind_of_value}', message)
         else:
             self.reply_error('"type" must be "chat", "typing" or "refresh"')
 
     on_message = read_pump  # the name Tornado calls
 
-    def chat(self, text, to=ROOM_WIDE):
-        error = chat_error(text, self.config.max_message_bytes)
+    def chat(self, message):
+        """A chat message from the peer: checked, then said in the room (see Hub.say)."""
+        text, to = message["value"], message.get("to", ROOM_WIDE)
+        error = chat_error(text, self.config.max_message_bytes) or cid_error(message)
         if error:
-            return self.reply_error(error)
+            return self.reply_error(error, message)
         if to is not ROOM_WIDE and not (isinstance(to, str) and self.hub.is_online(to)):
-            return self.reply_error(f'"to" names nobody online in this room: {to!r}')
+            return self.reply_error(f'"to" names nobody online in this room: {to!r}', message)
         self.typing = False
-        message = {"type": "chat", "from": self.name, "value": text, "ts": now_ms()}
+        chat = {"type": "chat", "from": self.name, "value": text, "ts": now_ms()}
         if to is not ROOM_WIDE:
-            message["to"] = to  # a direct message: see Hub.deliver
-        self.hub.broadcast(message, session=self.session)
+            chat["to"] = to  # a direct message: see Hub.deliver
+        if "cid" in message:
+            chat["cid"] = message["cid"]  # the client's own id for it: see History.sent_before
+        self.hub.say(self, chat)
 
-    def reply_error(self, reason):
+    def reply_error(self, reason, refused=None):
+        """An error for this connection alone; a refused chat's carries its cid, if it had one."""
         log.info("%s: %s", self.name, reason)
-        self.queue(prepare_frame({"type": "error", "value": reason}))
+        error = {"type": "error", "value": reason}
+        if refused and refused.get("type") == "chat" and "cid" in refused:
+            error["cid"] = refused["cid"]
+        self.queue(prepare_frame(error))
+
+    def sent(self, cid, first_id):
+        """A chat this session has sent already: it is not said again, only named."""
+        self.queue(prepare_frame({"type": "sent", "cid": cid, "id": first_id}))
 
     def within_rate(self):
         """The name's token bucket: --rate a second, shared by all of the name's connections."""
@@ -341,11 +366,11 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         self.rejected_in_a_row += 1
         return False
 
-    def reject_over_rate(self):
+    def reject_over_rate(self, message):
         if self.rejected_in_a_row >= REJECTIONS_BEFORE_CLOSE:
             log.info("%s: still flooding, closing with 1008", self.name)
             return self.cut_off(1008, "too many messages")
-        self.reply_error(f"slow down: at most {self.config.rate:g} messages a second")
+        self.reply_error(f"slow down: at most {self.config.rate:g} messages a second", message)
 
     # Keepalive. Go sets a read deadline and extends it in the pong handler, and a ticker
     # pings. Here one sweep of the hub, every SWEEP_PERIOD, checks every client: a timer
@@ -499,6 +524,7 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
 
 
 ROOM_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+LAST_ID = re.compile(r"[0-9]{1,18}")  # an id, in since=: ids stay far below 10**18
 # Chats keep newlines and tabs; other control characters and the bidirectional overrides
 # and isolates, which can make a chat read backwards on everyone's screen, are refused.
 UNSAFE_IN_CHAT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -514,6 +540,13 @@ def chat_error(text, max_bytes):
         return f"a chat message is 1 to {max_bytes} bytes of UTF-8"
     if UNSAFE_IN_CHAT.search(text):
         return "a chat may not hold control characters or bidirectional overrides"
+    return None
+
+
+def cid_error(message):
+    cid = message.get("cid", "")
+    if "cid" in message and not (isinstance(cid, str) and 1 <= len(cid) <= MAX_CID):
+        return f'"cid", the chat\'s own id from the client, is 1 to {MAX_CID} characters'
     return None
 
 
@@ -660,7 +693,11 @@ def prepare_frame(message):
     masked, so the same bytes serve every client: a header of 2, 4 or 10 bytes
     (RFC 6455, section 5.2) and the UTF-8 payload.
     """
-    payload = json.dumps(message, ensure_ascii=False).encode()
+    return text_frame(json.dumps(message, ensure_ascii=False))
+
+
+def text_frame(text):
+    payload = text.encode()
     size = len(payload)
     if size < 126:
         header = struct.pack("!BB", 0x81, size)  # FIN + text opcode, then the length
@@ -671,15 +708,22 @@ def prepare_frame(message):
     return header + payload
 
 
+def welcome_frame(welcome, chats):
+    """The welcome, with the kept chats (JSON texts, as they were sent) spliced in unparsed."""
+    text = json.dumps(welcome, ensure_ascii=False)
+    return text_frame(f'{text[:-1]}, "history": [{", ".join(chats)}]}}')
+
+
 # Lesson 4: the hub, the one owner of the set of clients. In Go a goroutine owns the
 # map and everyone else talks to it over channels. asyncio runs every callback on
 # one thread and switches only at `await`, so plain method calls cannot interleave.
 
 
 class Hub:
-    def __init__(self, room, rooms):
+    def __init__(self, room, rooms, history=None):
         self.room = room
         self.rooms = rooms  # the hub of hubs, which forgets this one with its last client
+        self.history = history  # the room's kept chats: see History
         self.clients = set()
         self.names = collections.Counter()  # connections per name
         self.due = []  # clients whose write pump runs at the next turn of the event loop
@@ -692,8 +736,8 @@ class Hub:
         """The names in the room, sorted, for a welcome."""
         return sorted(self.names)
 
-    def register(self, client):
-        """Welcome the new connection, then announce a name that just came online."""
+    def register(self, client, epoch, chats, recovered):
+        """Welcome the new connection with the chats it missed, then announce a new name."""
         came_online = not self.is_online(client.name)
         self.names[client.name] += 1
         welcome = {
@@ -701,9 +745,11 @@ class Hub:
             "you": client.name,
             "online": self.online(),
             "room": self.room,
+            "epoch": epoch,
+            "recovered": recovered,
             "expires": client.expires,
         }
-        client.queue(prepare_frame(welcome))
+        client.queue(welcome_frame(welcome, chats))
         if came_online:
             self.deliver({"type": "join", "from": client.name})
         self.clients.add(client)
@@ -733,6 +779,20 @@ class Hub:
         due, self.due = self.due, []
         for client in due:
             client.write_pump()
+
+    def say(self, client, chat):
+        """A chat: once per cid, given the room's next id and kept, then broadcast."""
+        first_id = self.history.sent_before(client.session, chat.get("cid"))
+        if first_id:
+            return client.sent(chat["cid"], first_id)
+        self.history.add(chat, self.who_may_see(chat, client.session), client.session)
+        self.broadcast(chat, session=client.session)
+
+    def who_may_see(self, chat, session):
+        """None for a chat to the room; for a direct message, the sessions at both ends."""
+        if "to" not in chat:
+            return None
+        return frozenset({session} | {c.session for c in self.clients if c.name == chat["to"]})
 
     def broadcast(self, message, skip=None, session=None):
         """A chat or typing message for the whole room; here the room is this process."""
@@ -769,6 +829,7 @@ class Rooms:
         self.hubs = {}
         self.connections_from = collections.Counter()  # client address -> open connections
         self.buckets = weakref.WeakValueDictionary()  # name -> its rate's TokenBucket
+        self.histories = {}  # room -> its History, also while nobody is in it
 
     def is_full(self, room):
         limit = self.config.max_rooms
@@ -795,13 +856,15 @@ class Rooms:
         return bucket
 
     def open_room(self, room):
-        hub = self.hubs[room] = Hub(room, self)
+        if room not in self.histories:
+            self.histories[room] = History(self.config)
+        hub = self.hubs[room] = Hub(room, self, self.histories[room])
         return hub
 
     async def join(self, client):
         hub = self.hubs.get(client.room) or self.open_room(client.room)
         client.hub = hub
-        hub.register(client)
+        hub.register(client, *hub.history.resume(client.since, client.epoch_seen, client.session))
 
     def forget(self, hub):
         if not hub.clients and not hub.joining and self.hubs.get(hub.room) is hub:
@@ -818,6 +881,80 @@ class Rooms:
         for client in self.clients():
             if client.session == session:
                 client.drop(code, reason)
+
+    def sweep(self, now):
+        """Drop the history of a room HISTORY_LIFETIME after its last chat."""
+        for room, history in list(self.histories.items()):
+            if now - history.last_chat < HISTORY_LIFETIME:
+                continue
+            if room in self.hubs:  # people are in it: forget the chats, not the ids
+                history.forget_chats()
+            else:
+                del self.histories[room]
+
+
+# Lesson 10: nothing lost. Each room keeps its last --history chats, each with an id, one
+# more per chat, and an epoch that names this history's lifetime: Centrifugo's offsets
+# and epochs. A page that comes back says what it saw last (since=ID&epoch=E) and gets
+# what came after; `recovered` says honestly whether that is all. A chat may carry the
+# client's own id, its cid: sent again after a reconnect, it is not said twice.
+
+
+class History:
+    """A room's last chats, their ids, and what a resume needs to know of the rest."""
+
+    def __init__(self, config):
+        self.epoch = secrets.token_hex(8)  # a new one at every start: this history is lost then
+        self.keep = config.history
+        self.kept = collections.deque()  # (id, the chat's JSON text, who may see it or None)
+        self.last_id = 0
+        self.dropped = {}  # ROOM_WIDE, or a session -> the newest chat for it no longer kept
+        self.sent = collections.OrderedDict()  # (session, cid) -> (id, when), oldest first
+        self.last_chat = self.now()
+
+    def now(self):
+        return asyncio.get_running_loop().time()
+
+    def add(self, chat, visible, session):
+        """Give the chat the next id and keep it; the oldest kept chat may go."""
+        self.last_id += 1
+        chat["id"] = self.last_id
+        self.kept.append((self.last_id, json.dumps(chat, ensure_ascii=False), visible))
+        while len(self.kept) > self.keep:
+            self.no_longer_kept(*self.kept.popleft())
+        if "cid" in chat:
+            self.sent[session, chat["cid"]] = (self.last_id, self.now())
+        self.last_chat = self.now()
+
+    def no_longer_kept(self, chat_id, text, visible):
+        for who in visible or [ROOM_WIDE]:
+            self.dropped[who] = chat_id
+
+    def forget_chats(self):
+        while self.kept:
+            self.no_longer_kept(*self.kept.popleft())
+
+    def sent_before(self, session, cid):
+        """The id of this session's chat with this cid in the last SENT_ONCE_WINDOW, or None."""
+        while self.sent and next(iter(self.sent.values()))[1] < self.now() - SENT_ONCE_WINDOW:
+            self.sent.popitem(last=False)
+        first_id, _ = self.sent.get((session, cid), (None, None))
+        return first_id
+
+    def resume(self, since, epoch, session):
+        """(epoch, the kept chats after `since` this session may see, whether that is all).
+
+        A resume from another epoch, or none, gets everything kept.
+        """
+        if since is None or epoch != self.epoch:
+            since = 0
+        chats = [
+            text
+            for chat_id, text, visible in self.kept
+            if chat_id > since and (visible is None or session in visible)
+        ]
+        missing = max(self.dropped.get(ROOM_WIDE, 0), self.dropped.get(session, 0))
+        return self.epoch, chats, missing <= since and (epoch is None or epoch == self.epoch)
 
 
 class TokenBucket:
@@ -859,6 +996,7 @@ async def sweep_keepalive(rooms, sessions, logins, config):
             client.keep_alive(now, wall_ms)
         sessions.sweep(now)
         logins.sweep(now)
+        rooms.sweep(now)
 
 
 # Lesson 7: who is who. A login holds a name for its session, so that nobody else can
@@ -1330,6 +1468,9 @@ PRESENCE_KEY = "chat:presence:"  # + a process's id: its names per room, in JSON
 HOLD_KEY = "chat:hold:"  # + a name key: the session that holds the name
 LOGOUT_KEY = "chat:logout:"  # + a session: there once it has logged out
 TICKET_KEY = "chat:ticket:"  # + a ticket: the token it stands for, for one handshake
+STATE_KEY = "chat:room-state:"  # + a room: a hash of its epoch, last id, chats no longer kept
+HISTORY_KEY = "chat:history:"  # + a room: a stream of its kept chats, the stream id 0-<chat id>
+SENT_KEY = "chat:sent:"  # + room:session:cid: the id of the chat sent with that cid
 HEARTBEAT_PERIOD = 3  # seconds between renewals of a process's presence key
 PRESENCE_TTL = 10  # seconds a presence key lives unrenewed: a dead process's users leave
 
@@ -1340,6 +1481,8 @@ class RedisHub(Hub):
     def __init__(self, room, rooms):
         super().__init__(room, rooms)
         self.rosters = {}  # another process's id -> its names in this room
+        self.epoch = None  # the history's epoch that this hub's clients were welcomed with
+        self.listeners = []  # lists that collect the chats heard while a client joins
 
     def is_online(self, name):
         return name in self.names or any(name in names for names in self.rosters.values())
@@ -1347,8 +1490,8 @@ class RedisHub(Hub):
     def online(self):
         return sorted(set(self.names).union(*self.rosters.values()))
 
-    def register(self, client):
-        super().register(client)
+    def register(self, client, *welcome):
+        super().register(client, *welcome)
         if self.names[client.name] == 1:  # the name's first connection here
             self.rooms.publish(self.room, {"joined": client.name})
 
@@ -1358,15 +1501,35 @@ class RedisHub(Hub):
         if was_registered and client.name not in self.names:  # its last connection here
             self.rooms.publish(self.room, {"left": client.name})
 
+    def say(self, client, chat):
+        """A chat goes to Redis, which gives it its id; we deliver it when we hear it back."""
+        if self.rooms.connected:
+            return self.rooms.say(self, client, chat)
+        self.rooms.lost_rooms.add(self.room)  # a resume across this gap is not recovered
+        self.deliver(chat, session=client.session)  # while Redis is away: no id, not kept
+
     def broadcast(self, message, skip=None, session=None):
-        super().broadcast(message, skip, session)
-        self.rooms.publish(self.room, {"message": message, "session": session})
+        """Through Redis, and back to every process, ours too: one order for everyone."""
+        if not self.rooms.connected:
+            return self.deliver(message, skip, session)
+        event = {"message": message, "session": session}
+        if skip:
+            event["skip"] = id(skip)  # this process's connection that does not get it
+        self.rooms.publish(self.room, event)
 
     def hear(self, process, event):
-        """An event from another process: a message for our clients, or news of its names."""
+        """An event from Redis: a message for our clients, or news of another process's names."""
         names = self.rosters.get(process, set())
         if "message" in event:
-            self.deliver(event["message"], session=event.get("session"))
+            if "epoch" in event and not self.in_epoch(event["epoch"]):
+                return
+            for heard in self.listeners:
+                heard.append(event)
+            skip = event.get("skip") if process == self.rooms.id else None
+            skip = skip and next((c for c in self.clients if id(c) == skip), None)
+            self.deliver(event["message"], skip, event.get("session"))
+        elif process == self.rooms.id:
+            return  # our own names' joins and leaves: our clients had them at once
         elif "joined" in event:
             self.set_roster(process, names | {event["joined"]})
         elif "left" in event:
@@ -1385,6 +1548,27 @@ class RedisHub(Hub):
     def forget_process(self, process):
         self.set_roster(process, set())
         del self.rosters[process]
+
+    def in_epoch(self, epoch):
+        """True if `epoch` is the one our clients know; if not, close them (1012) to resume."""
+        if self.epoch is None:
+            self.epoch = epoch
+        if epoch == self.epoch:
+            return True
+        log.info("room %s: its history was lost (new epoch), closing with 1012", self.room)
+        self.epoch = epoch
+        for client in list(self.clients):
+            client.drop(1012, "the history was lost: connect again to resume")
+        return False
+
+    def welcome_heard(self, client, upto, epoch, heard):
+        """Hand a new client what was heard while it joined and is not in its welcome."""
+        for event in heard:
+            message, session = event["message"], event.get("session")
+            if event.get("epoch") != epoch or message.get("id", 0) <= upto:
+                continue
+            if "to" not in message or client.name == message["to"] or client.session == session:
+                client.queue(prepare_frame(message))
 
 
 class RedisRooms(Rooms):
@@ -1407,6 +1591,13 @@ class RedisRooms(Rooms):
         self.connected = False
         self.pubsub = None
         self.subscribing = asyncio.Lock()  # one subscribe or unsubscribe at a time, in order
+        self.confirmed = {}  # channel -> a future set when Redis confirms our subscription
+        self.said = 0  # chats this process has sent to Redis
+        self.unheard = {}  # their number -> Said, until we hear them back from Redis
+        self.lost_rooms = set()  # rooms where chats went out while Redis was away
+        self.chat_script = self.redis.register_script(CHAT_SCRIPT)
+        self.resume_script = self.redis.register_script(RESUME_SCRIPT)
+        self.gap_script = self.redis.register_script(GAP_SCRIPT)
 
     def open_room(self, room):
         hub = self.hubs[room] = RedisHub(room, self)
@@ -1414,17 +1605,61 @@ class RedisRooms(Rooms):
         return hub
 
     async def join(self, client):
-        """Join the room's hub once this process hears the room: a welcome names everyone."""
+        """Join the room's hub once this process hears the room: a welcome names everyone.
+
+        The kept chats come from Redis while the room's chats go on; those heard meanwhile
+        and not in the welcome's history follow it.
+        """
         hub = self.hubs.get(client.room) or self.open_room(client.room)
         client.hub = hub
         hub.joining += 1
+        heard = []
         try:
             await hub.subscribed
+            hub.listeners.append(heard)
+            epoch, chats, recovered, upto = await self.resume(client)
+            if epoch and epoch != hub.epoch and hub.epoch is not None:
+                hub.in_epoch(epoch)  # Redis lost the history: those here knew the old one
+            hub.epoch = epoch or hub.epoch
         finally:
             hub.joining -= 1
+            if heard in hub.listeners:
+                hub.listeners.remove(heard)
         if client.closing():
             return self.forget(hub)
-        hub.register(client)
+        hub.register(client, epoch, chats, recovered)
+        hub.welcome_heard(client, upto, epoch, heard)
+
+    async def resume(self, client):
+        """(epoch, kept chats after since this client may see, recovered, the last id read)."""
+        since = client.since or 0
+        try:
+            if not self.connected:
+                raise redis.ConnectionError("Redis is away")
+            epoch, dropped, entries = await self.resume_script(
+                keys=[STATE_KEY + client.room, HISTORY_KEY + client.room],
+                args=[secrets.token_hex(8), client.epoch_seen or "", since, client.session,
+                      int(HISTORY_LIFETIME * 1000)],
+            )  # fmt: skip
+        except (redis.RedisError, OSError):  # the welcome says what we know: nothing kept
+            return client.hub.epoch or "", [], False, since
+        if client.since is not None and client.epoch_seen != epoch:
+            since = 0
+        chats = [
+            fields[1]
+            for _, fields in entries
+            if client.session in fields[3].split() or not fields[3]
+        ]
+        upto = int(entries[-1][0].partition("-")[2]) if entries else since
+        recovered = dropped <= since and (client.since is None or client.epoch_seen == epoch)
+        return epoch, chats, recovered, upto
+
+    def say(self, hub, client, chat):
+        """Queue a chat for CHAT_SCRIPT, in order with everything else we publish."""
+        self.said += 1
+        said = self.unheard[self.said] = Said(self.said, hub.room, client, chat)
+        self.outbox.append(said)
+        self.outbox_ready.set()
 
     def forget(self, hub):
         super().forget(hub)
@@ -1436,11 +1671,15 @@ class RedisRooms(Rooms):
         if not self.connected:
             return
         try:
+            channel = ROOM_CHANNEL + hub.room
+            confirmed = self.confirmed[channel] = asyncio.get_running_loop().create_future()
             async with self.subscribing:
-                await self.pubsub.subscribe(ROOM_CHANNEL + hub.room)
+                await self.pubsub.subscribe(channel)
+            # Only once Redis has it are we sure to hear every chat after the history we read.
+            await asyncio.wait_for(confirmed, 5)
             for process, rooms in (await self.presence()).items():
                 hub.set_roster(process, set(rooms.get(hub.room, ())))
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, OSError, TimeoutError):
             pass  # relay_forever() hears of it too, and subscribes again when Redis is back
 
     async def unsubscribe(self, room):
@@ -1474,16 +1713,18 @@ class RedisRooms(Rooms):
             self.outbox_ready.set()
 
     def hear(self, channel, data):
-        """An event from another process, for one of our rooms or about a session."""
+        """An event from Redis, for one of our rooms or about a session; ours come back too."""
         try:
             event = json.loads(data)
             process = event["process"]
         except (ValueError, TypeError, KeyError):
             return log.warning("ignored %.60r on Redis channel %r: not from chat.py", data, channel)
-        if process == self.id:
-            return  # our own event: our clients have it already
         if channel == SESSIONS_CHANNEL:
-            return self.sessions.logged_out_here(event.get("logout"))
+            if process != self.id:
+                self.sessions.logged_out_here(event.get("logout"))
+            return
+        if process == self.id:
+            self.unheard.pop(event.get("n"), None)
         hub = self.hubs.get(channel.removeprefix(ROOM_CHANNEL))
         if hub:
             hub.hear(process, event)
@@ -1530,6 +1771,9 @@ class RedisRooms(Rooms):
             await pubsub.subscribe(SESSIONS_CHANNEL, *(ROOM_CHANNEL + room for room in self.hubs))
             self.connected = True  # publish() queues from now on; the publisher starts below
             self.presence_changed = True
+            for room in list(self.lost_rooms):  # a resume from before the outage: not recovered
+                await self.gap_script(keys=[STATE_KEY + room], args=[int(HISTORY_LIFETIME * 1000)])
+                self.lost_rooms.discard(room)
             await self.renew_presence()  # so our key is there before anything we publish
             for room, hub in self.hubs.items():  # the others learn our names now, not in 3 s
                 for name in hub.names:
@@ -1543,9 +1787,13 @@ class RedisRooms(Rooms):
 
     async def listen(self, pubsub):
         while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            message = await pubsub.get_message(timeout=None)
             if message and message["type"] == "message":
                 self.hear(message["channel"], message["data"])
+            elif message and message["type"] == "subscribe":
+                confirmed = self.confirmed.pop(message["channel"], None)
+                if confirmed and not confirmed.done():
+                    confirmed.set_result(True)
 
     async def publish_forever(self):
         """The only publisher, so the events reach Redis in the order they were queued."""
@@ -1560,9 +1808,38 @@ class RedisRooms(Rooms):
             if self.presence_changed:  # first, so whoever hears a join finds it in our key
                 self.presence_changed = False
                 pipe.set(PRESENCE_KEY + self.id, self.my_presence(), ex=PRESENCE_TTL)
-            for channel, event in events:
-                pipe.publish(channel, event)
-            await pipe.execute()
+            for event in events:
+                if isinstance(event, Said):
+                    await self.send_chat(pipe, event)
+                else:
+                    pipe.publish(*event)
+            results = await pipe.execute()
+        for event, result in zip(events, results[len(results) - len(events) :]):
+            if isinstance(event, Said) and result[2]:  # sent before: not said again
+                self.unheard.pop(event.n, None)
+                if not event.client.closing():
+                    event.client.sent(event.chat["cid"], result[1])
+
+    async def send_chat(self, pipe, said):
+        """CHAT_SCRIPT in the pipeline: Redis gives the chat its id, keeps and publishes it."""
+        chat, session, room = said.chat, said.client.session, said.room
+        sent = f"{SENT_KEY}{room}:{session}:{chat['cid']}" if "cid" in chat else ""
+        holder = HOLD_KEY + name_keys(chat["to"])[0] if "to" in chat else ""
+        head = {"process": self.id, "n": said.n, "session": session}
+        await self.chat_script(  # queued in the pipeline, run by its execute()
+            keys=[STATE_KEY + room, HISTORY_KEY + room, sent, holder],
+            args=[
+                json.dumps(chat, ensure_ascii=False)[:-1],  # CHAT_SCRIPT adds the id
+                session,
+                self.config.history,
+                secrets.token_hex(8),  # the epoch, if Redis has none: it lost the history
+                ROOM_CHANNEL + room,
+                json.dumps(head)[:-1] + ', "message": ',
+                int(HISTORY_LIFETIME * 1000),
+                int(SENT_ONCE_WINDOW * 1000),
+            ],
+            client=pipe,
+        )
 
     def my_presence(self):
         return json.dumps({room: sorted(hub.names) for room, hub in self.hubs.items() if hub.names})
@@ -1582,8 +1859,12 @@ class RedisRooms(Rooms):
         return alive
 
     async def renew_presence(self):
-        """Renew our presence key; repair each room's rosters from the others' keys."""
-        await self.redis.set(PRESENCE_KEY + self.id, self.my_presence(), ex=PRESENCE_TTL)
+        """Renew our presence key and our rooms' state; repair the rosters from the others'."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(PRESENCE_KEY + self.id, self.my_presence(), ex=PRESENCE_TTL)
+            for room in self.hubs:  # a room's epoch and ids live while someone is in it
+                pipe.pexpire(STATE_KEY + room, int(HISTORY_LIFETIME * 1000))
+            await pipe.execute()
         alive = await self.presence()
         for hub in list(self.hubs.values()):
             for process in hub.rosters.keys() - alive.keys():  # its key expired: it died
@@ -1592,9 +1873,18 @@ class RedisRooms(Rooms):
                 hub.set_roster(process, set(rooms.get(hub.room, ())))
 
     def redis_lost(self):
-        """Redis is gone: nothing more to publish, and the other processes' users leave."""
+        """Redis is gone: nothing more to publish, and the other processes' users leave.
+
+        Our chats that did not come back from Redis go to our own clients, without an id.
+        """
         self.connected = False
         self.outbox.clear()
+        for said in self.unheard.values():
+            hub = self.hubs.get(said.room)
+            if hub:
+                hub.deliver(said.chat, session=said.client.session)
+                self.lost_rooms.add(said.room)
+        self.unheard.clear()
         for hub in list(self.hubs.values()):
             for process in list(hub.rosters):
                 hub.forget_process(process)
@@ -1615,6 +1905,96 @@ class RedisRooms(Rooms):
                 pass  # then our key expires, and the others see our users leave later
         self.connected = False
         await self.redis.aclose()
+
+
+class Said(typing.NamedTuple):
+    """A chat on its way to Redis."""
+
+    n: int  # this process's number for it, which comes back with it
+    room: str
+    client: Client
+    chat: dict
+
+
+# A chat in Redis, in one step: the room's next id, kept in the room's stream (what the trim
+# drops is noted, for `recovered`), remembered by its cid, and published with the epoch.
+# KEYS: the room's state, its stream, the cid's key or '', the hold key of "to" or ''.
+# ARGV: the chat without its last "}", the session, --history, a new epoch in case Redis
+# has none, the room's channel, the event's head, the history's and the cid's lifetimes.
+CHAT_SCRIPT = """
+local state, stream, sent, holder = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local epoch = redis.call('HGET', state, 'epoch')
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('HSET', state, 'epoch', epoch)
+end
+if sent ~= '' then
+  local first = redis.call('GET', sent)
+  if first then return {epoch, tonumber(first), 1} end
+end
+local id = redis.call('HINCRBY', state, 'last', 1)
+local chat = ARGV[1] .. ', "id": ' .. id .. '}'
+local visible = ''
+if holder ~= '' then visible = ARGV[2] .. ' ' .. (redis.call('GET', holder) or '') end
+local function no_longer_kept(chat_id, who)
+  local fields = {'dropped'}
+  if who ~= '' then fields = {} end
+  for session in string.gmatch(who, '%S+') do table.insert(fields, 'dropped:' .. session) end
+  for _, field in ipairs(fields) do
+    if tonumber(redis.call('HGET', state, field) or 0) < tonumber(chat_id) then
+      redis.call('HSET', state, field, chat_id)
+    end
+  end
+end
+local keep = tonumber(ARGV[3])
+if keep > 0 then
+  local excess = redis.call('XLEN', stream) + 1 - keep
+  if excess > 0 then
+    for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)) do
+      no_longer_kept(string.match(entry[1], '%d+$'), entry[2][4])
+    end
+  end
+  redis.call('XADD', stream, 'MAXLEN', keep, '0-' .. id, 'chat', chat, 'visible', visible)
+  redis.call('PEXPIRE', stream, ARGV[7])
+else
+  no_longer_kept(id, visible)
+end
+if sent ~= '' then redis.call('SET', sent, id, 'PX', ARGV[8]) end
+redis.call('PEXPIRE', state, ARGV[7])
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. chat .. ', "epoch": "' .. epoch .. '"}')
+return {epoch, id, 0}
+"""
+
+# A resume: the epoch (a new one if Redis has none), the newest chat this session could
+# see that is no longer kept, and the kept chats after since (all of them, from another epoch).
+# KEYS: the room's state, its stream. ARGV: a new epoch, the client's, since, the session,
+# the state's lifetime.
+RESUME_SCRIPT = """
+local state, stream = KEYS[1], KEYS[2]
+local epoch = redis.call('HGET', state, 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', state, 'epoch', epoch)
+  redis.call('PEXPIRE', state, ARGV[5])
+end
+local since = ARGV[3]
+if ARGV[2] ~= epoch then since = '0' end
+local dropped = math.max(tonumber(redis.call('HGET', state, 'dropped') or 0),
+                         tonumber(redis.call('HGET', state, 'dropped:' .. ARGV[4]) or 0))
+if redis.call('EXISTS', stream) == 0 then  -- nothing kept: expired, or --history 0
+  dropped = math.max(dropped, tonumber(redis.call('HGET', state, 'last') or 0))
+end
+return {epoch, dropped, redis.call('XRANGE', stream, '(0-' .. since, '+')}
+"""
+
+# After an outage: chats went out without an id, so no resume from before it is recovered.
+GAP_SCRIPT = """
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or 0)
+if tonumber(redis.call('HGET', KEYS[1], 'dropped') or 0) <= last then
+  redis.call('HSET', KEYS[1], 'dropped', last + 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+"""
 
 
 # One Lua script, run by Redis in one step: hold every key of a name for a session, unless
@@ -1758,6 +2138,9 @@ def parse_args(argv=None):
         help="open WebSockets one address may hold; 0: no limit (default %(default)s)")  # fmt: skip
     add("--max-rooms", type=int, default=1000, metavar="N",
         help="rooms that may have someone in them at once (default %(default)s)")  # fmt: skip
+    add("--history", type=int, default=100, metavar="N",
+        help="chats each room keeps, for newcomers and for pages that reconnect; "
+        "0 keeps none (default %(default)s)")  # fmt: skip
     add("--ping-period", type=float, default=PING_PERIOD, metavar="SECONDS",
         help="how often to ping each client (default %(default)g)")  # fmt: skip
     add("--pong-wait", type=float, default=PONG_WAIT, metavar="SECONDS",
@@ -1776,8 +2159,10 @@ def parse_args(argv=None):
         parser.error("--certfile and --keyfile go together")
     if config.rate < 0 or config.token_ttl <= 0 or config.max_message_bytes < 1:
         parser.error("--rate must be 0 or more; --token-ttl and --max-message-bytes more than 0")
-    if min(config.login_rate, config.max_connections_per_ip, config.max_rooms) < 0:
-        parser.error("--login-rate, --max-connections-per-ip and --max-rooms must be 0 or more")
+    if min(config.login_rate, config.max_connections_per_ip, config.max_rooms, config.history) < 0:
+        parser.error(
+            "--login-rate, --max-connections-per-ip, --max-rooms and --history must be 0 or more"
+        )
     if config.redis and not config.redis.startswith(("redis://", "rediss://", "unix://")):
         parser.error("--redis takes a URL like redis://127.0.0.1:6379/0")
     if config.redis and redis is None:
