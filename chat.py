@@ -64,6 +64,7 @@ PASSWORDLESS_RENEWAL = 24 * 3600  # seconds after a session's first login that i
 SESSION_LIFETIME = 7 * 24 * 3600  # seconds after which a token names no session any more
 SENT_ONCE_WINDOW = 600.0  # seconds a chat's cid is remembered: the same cid again is not said
 HISTORY_LIFETIME = 24 * 3600.0  # seconds after its last chat that a room's history is dropped
+HISTORY_SWEEP_PERIOD = 60.0  # seconds between looks for histories to drop
 MAX_CID = 64  # characters in a chat's cid
 
 log = logging.getLogger("chat")
@@ -830,6 +831,7 @@ class Rooms:
         self.connections_from = collections.Counter()  # client address -> open connections
         self.buckets = weakref.WeakValueDictionary()  # name -> its rate's TokenBucket
         self.histories = {}  # room -> its History, also while nobody is in it
+        self.next_sweep = 0  # a loop time: when sweep() next looks at the histories
 
     def is_full(self, room):
         limit = self.config.max_rooms
@@ -857,6 +859,7 @@ class Rooms:
 
     def open_room(self, room):
         if room not in self.histories:
+            self.make_room_for_a_history()
             self.histories[room] = History(self.config)
         hub = self.hubs[room] = Hub(room, self, self.histories[room])
         return hub
@@ -882,8 +885,17 @@ class Rooms:
             if client.session == session:
                 client.drop(code, reason)
 
+    def make_room_for_a_history(self):
+        """Keep the histories of at most --max-rooms empty rooms: the longest silent one goes."""
+        empty = [room for room in self.histories if room not in self.hubs]
+        if self.config.max_rooms and len(empty) >= self.config.max_rooms:
+            del self.histories[min(empty, key=lambda room: self.histories[room].last_chat)]
+
     def sweep(self, now):
         """Drop the history of a room HISTORY_LIFETIME after its last chat."""
+        if now < self.next_sweep:
+            return
+        self.next_sweep = now + HISTORY_SWEEP_PERIOD
         for room, history in list(self.histories.items()):
             if now - history.last_chat < HISTORY_LIFETIME:
                 continue
@@ -1221,6 +1233,9 @@ class Api(HostRule, tornado.web.RequestHandler):
             self.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
             self.set_header("Vary", "Origin")
         super().prepare()
+        if not self._finished and self.settings["stopping"]:
+            # Redis is already let go of: a ticket, a hold or a logout made now would stay here
+            refuse(self, 503, "the server is stopping: try again in a moment")
 
     def options(self):
         self.set_status(204)

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, RawPeer, handshake_status, login, wait_until, ws_path
+from conftest import ROOT, RawPeer, handshake_status, http_json, login, wait_until, ws_path
 
 pytestmark = pytest.mark.server
 
@@ -56,6 +56,9 @@ def test_from_sigterm_on_new_handshakes_and_healthz_get_503(server):
     wait_until(lambda: get_json(server, "/healthz")[0] == 503, "/healthz to say 503")
     assert get_json(server, "/healthz") == (503, {"status": "stopping"})
     assert handshake_status(server, ws_path(token))[0] == 503
+    # Nor a login or a ticket: the process has let go of Redis, what it made now stays here.
+    request = urllib.request.Request(server.url + "login", data=json.dumps({"name": "x"}).encode())
+    assert http_json(server, request)[0] == 503
     assert server.proc.wait(6) == 0
     stubborn.close()
 

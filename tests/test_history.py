@@ -262,6 +262,21 @@ def test_a_newcomer_to_a_room_that_outgrew_its_history_hears_that_some_are_gone(
     assert (newcomer["history"], newcomer["recovered"]) == ([as_sent(m) for m in sent[1:]], False)
 
 
+def test_empty_rooms_keep_their_history_up_to_max_rooms_of_them_the_longest_silent_goes(
+    start_chat,
+):
+    server = start_chat("--max-rooms", "2")
+    last = {}
+    for room in ("one", "two", "three"):  # each empty again once its chat is back
+        peer = enter(server, "alice", room)
+        last[room] = say(peer, f"in {room}")
+        peer.close()
+    assert enter(server, "bob", "two").welcome["history"] == [as_sent(last["two"])]
+    gone = resume(server, "bob", last["one"], room="one").welcome
+    assert (gone["history"], gone["recovered"]) == ([], False)
+    assert gone["epoch"] != last["one"]["epoch"]
+
+
 @pytest.mark.parametrize(
     "query",
     ["since=1", "epoch={epoch}", "since=-1&epoch={epoch}", "since=1.5&epoch={epoch}"]
