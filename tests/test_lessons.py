@@ -2,6 +2,7 @@
 
 - ```go, ```html and ```js blocks are illustrations: only their language is checked.
 - A ```python block starting with `# from chat.py` is an excerpt: its lines must be in chat.py.
+- A ```nginx or ```ini block starting with `# from deploy/FILE` is an excerpt of that file.
 - Any other ```python block runs in a fresh `python`, with CHAT_URL naming a running server.
 - In a ```console block each `$ ` line runs, except those ending in `  # runs until Ctrl-C`.
 
@@ -27,6 +28,8 @@ RUN_TIMEOUT = 60  # seconds a runnable block or a console command may take
 EXCERPT_MARK = "# from chat.py"
 LONG_RUNNING = "  # runs until Ctrl-C"
 ILLUSTRATIONS = {"go", "html", "js"}
+DEPLOYED = {"nginx", "ini"}  # excerpts of the files in deploy/: `# from deploy/chat.conf`
+DEPLOY_MARK = re.compile(r"# from (deploy/[\w@.-]+)\n")
 
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -52,8 +55,8 @@ def code_blocks():
             yield pytest.param(match[1], match[2], id=f"{path.name}:{number}")
 
 
-def chat_lines():
-    return [line.rstrip() for line in CHAT.read_text(encoding="utf-8").splitlines()]
+def chat_lines(source=CHAT):
+    return [line.rstrip() for line in source.read_text(encoding="utf-8").splitlines()]
 
 
 def find_run(lines, run, start):
@@ -64,8 +67,8 @@ def find_run(lines, run, start):
     return -1
 
 
-def check_excerpt(body):
-    """Each stretch between `...` lines appears whole in chat.py, after the one before it."""
+def check_excerpt(body, source=CHAT):
+    """Each stretch between `...` lines appears whole in chat.py (or `source`), in order."""
     excerpt = [line.rstrip() for line in body.splitlines()[1:]]
     stretches, current = [], []
     for line in excerpt:
@@ -75,11 +78,12 @@ def check_excerpt(body):
         else:
             current.append(line)
     stretches.append(current)
-    assert any(stretches), "an excerpt shows at least one line of chat.py"
-    lines, position = chat_lines(), 0
+    assert any(stretches), f"an excerpt shows at least one line of {source.name}"
+    lines, position = chat_lines(source), 0
     for stretch in filter(None, stretches):
         found = find_run(lines, stretch, position)
-        assert found >= 0, "these lines are not in chat.py, in this order:\n" + "\n".join(stretch)
+        lost = "\n".join(stretch)
+        assert found >= 0, f"these lines are not in {source.name}, in this order:\n{lost}"
         position = found + len(stretch)
 
 
@@ -132,8 +136,13 @@ def run_console(body, server):
 def test_code_block(language, body, start_chat, tmp_path):
     if language in ILLUSTRATIONS:
         return
+    if language in DEPLOYED:
+        deployed = DEPLOY_MARK.match(body)
+        assert deployed, f"a ```{language} block starts with `# from deploy/FILE`: an excerpt"
+        return check_excerpt(body, ROOT / deployed[1])
     assert language in ("python", "console"), (
-        f"a block in ```{language}: use go, python, console, html or js (see lessons/README.md)"
+        f"a block in ```{language}: use go, python, console, html or js, or nginx and ini for "
+        "excerpts of deploy/ (see lessons/README.md)"
     )
     if language == "python" and body.startswith(EXCERPT_MARK + "\n"):
         check_excerpt(body)
