@@ -242,13 +242,10 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         self.room = self.get_query_argument("room", "lobby")
         if not ROOM_NAME.fullmatch(self.room):
             return refuse(self, 400, "room= is 1 to 32 of a-z, 0-9, - and _")
-        since, self.epoch_seen = (
-            self.get_query_argument("since", None),
-            self.get_query_argument("epoch", None),
-        )
-        if (since is None) != (self.epoch_seen is None) or (
-            since is not None and not LAST_ID.fullmatch(since)
-        ):
+        since = self.get_query_argument("since", None)
+        self.epoch_seen = self.get_query_argument("epoch", None)
+        both_or_neither = (since is None) == (self.epoch_seen is None)
+        if not both_or_neither or not LAST_ID.fullmatch("0" if since is None else since):
             reason = "to resume, since= (the last id seen: 0 or more) and epoch= come together"
             return refuse(self, 400, reason)
         self.since = since and int(since)  # None: a first visit, not a resume
