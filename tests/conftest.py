@@ -266,6 +266,21 @@ def server(start_chat):
     return start_chat()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium (Debian's) for a module of page tests; each test makes its contexts."""
+    from playwright.sync_api import sync_playwright  # only the page tests need playwright
+
+    from scripts.screenshot import CHROMIUM, CHROMIUM_ARGS  # the screenshot's browser set-up
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
 def post_login(server, body, raw=None):
     """POST /login; (status, parsed JSON answer or None)."""
     data = raw if raw is not None else json.dumps(body).encode()
@@ -364,7 +379,7 @@ class Peer:
             try:  # short reads: websocket-client keeps reading past each ping it answers
                 message = self.recv(min(left, 0.1))
             except websocket.WebSocketTimeoutException:
-                return
+                continue  # silent so far: listen on until the deadline
             if isinstance(message, dict) and message.get("type") in ignore:
                 continue
             raise AssertionError(f"{self.name} got {message!r}, expected nothing")

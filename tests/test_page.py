@@ -16,25 +16,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
-expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
+expect = sync_api.expect
 
 ROOT = Path(__file__).resolve().parent.parent
-from scripts.screenshot import CHROMIUM_ARGS  # the same browser set-up as the screenshot
 
 RECONNECT_MS = 20_000  # a dropped page retries after 0.5, 1, 2, 4, 8 s
 
 expect.set_options(timeout=10_000)  # generous: the machine may be busy
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the whole module; each test gets a fresh context."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

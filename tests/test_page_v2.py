@@ -13,9 +13,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from test_page import CHROMIUM, TIME, expect, expect_message, log_in, message, say, sync_playwright
-
-from scripts.screenshot import CHROMIUM_ARGS
+from test_page import TIME, expect, expect_message, log_in, message, say
 
 PHONE = {"width": 375, "height": 667}
 DESKTOP = {"width": 1280, "height": 800}
@@ -23,16 +21,6 @@ WIDTHS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "12
 FROM_A_FILE = "open this page from the chat server's address"
 
 pytestmark = pytest.mark.page
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
