@@ -164,7 +164,7 @@ class Peer:
 
     def on_text(self, payload, arrived_ns):
         at = payload.find(b'"t=')  # a value that starts with t=: one of our chats
-        if at >= 0:
+        if at >= 0 and self.welcomed.done():  # a welcome's history may hold earlier chats
             if self.counts:
                 self.count(payload[at + 1 :], arrived_ns)
             return

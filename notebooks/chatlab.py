@@ -12,7 +12,9 @@ Like the tabs of one browser, every connection of one name to one server shares 
 `server.login(name)` posts to /login once and keeps the token (a second login of a name held
 by another session would get 409). `server.connect(name, room="general")` opens a socket in
 that room. `server.request(method, path)` sends any other HTTP request and returns its status,
-JSON answer and headers, without raising for a 4xx.
+JSON answer and headers, without raising for a 4xx. `server.connect(name, since=7, epoch=e)`
+resumes after chat 7 of the history `e` (lesson 10), and `chatlab.reset(ws)` drops a connection
+the way a network does: a TCP reset, without a close frame.
 
 Notebook 05 runs several chats on one Redis: `chatlab.start_redis()` starts a throwaway
 redis-server, and `chatlab.start_server("--redis", redis_server.url)` a chat.py that uses it.
@@ -25,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -112,14 +115,17 @@ class Server:
         status, _, _ = self.request("POST", "logout", token=self.tokens.pop(name))
         return status
 
-    def connect(self, name, room=None, **options):
+    def connect(self, name, room=None, since=None, epoch=None, **options):
         """Log in as `name` (once) and open a WebSocket, in `room` if given (default: lobby).
 
-        The welcome is left for you to read.
+        With `since` and `epoch` it resumes: the welcome's history holds only the chats after
+        the id `since` of that epoch. The welcome is left for you to read.
         """
         url = f"{self.ws_url}?token={urllib.parse.quote(self.login(name), safe='')}"
-        if room is not None:
-            url += f"&room={urllib.parse.quote(room, safe='')}"
+        query = {"room": room, "since": since, "epoch": epoch}
+        for key, value in query.items():
+            if value is not None:
+                url += f"&{key}={urllib.parse.quote(str(value), safe='')}"
         options.setdefault("timeout", TIMEOUT)
         return websocket.create_connection(url, **options)
 
@@ -281,6 +287,16 @@ def receive_all(ws, seconds=0.5):
         except websocket.WebSocketTimeoutException:
             break
     return messages
+
+
+def reset(ws):
+    """Drop the connection as a network does: a TCP reset, and no close frame.
+
+    SO_LINGER with a time of 0 makes closing the socket send a reset (RST) at once, so the
+    server gets no goodbye, and whatever it had sent that we had not read yet is thrown away.
+    """
+    ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    ws.shutdown()
 
 
 def until_close(ws, timeout=TIMEOUT):

@@ -36,7 +36,7 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 
 EXERCISES = ["accept_key.py", "origin.py", "frames.py", "hub.py", "render.js"]
-EXERCISES += ["typing_line.py", "rate_limit.py", "presence.py", "direct.py"]
+EXERCISES += ["typing_line.py", "rate_limit.py", "presence.py", "direct.py", "history.py"]
 CHECKS = [f"test_{Path(name).stem}.py" for name in EXERCISES]
 PENDING = {f"exercises/{name}" for name in EXERCISES + CHECKS}
 PENDING |= {f"exercises/solutions/{name}" for name in EXERCISES}

@@ -27,6 +27,7 @@ STEPS = {
     "05-scale-out.ipynb": (pytest.mark.scale_out, NEEDS_REDIS_SERVER),
     "06-performance.ipynb": (),  # no lesson step: no marker
     "07-rooms.ipynb": pytest.mark.rooms,
+    "08-nothing-lost.ipynb": pytest.mark.history,
 }
 STARTS_ITS_OWN = {"05-scale-out.ipynb"}  # its chats and its Redis: CHAT_URL plays no part
 
