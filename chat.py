@@ -787,7 +787,11 @@ class Hub:
         self.broadcast(chat, session=client.session)
 
     def who_may_see(self, chat, session):
-        """None for a chat to the room; for a direct message, the sessions at both ends."""
+        """None for a chat to the room; for a direct message, the sessions at both ends.
+
+        The recipient's session is that of its connections here: the one holding its name.
+        (With --redis, CHAT_SCRIPT reads the holder from the name's hold key.)
+        """
         if "to" not in chat:
             return None
         return frozenset({session} | {c.session for c in self.clients if c.name == chat["to"]})
@@ -1562,7 +1566,11 @@ class RedisHub(Hub):
         del self.rosters[process]
 
     def in_epoch(self, epoch):
-        """True if `epoch` is the one our clients know; if not, close them (1012) to resume."""
+        """True if `epoch` is the one our clients know; if not, close them (1012) to resume.
+
+        The chat that brought the news reaches none of them live: its id starts again at 1,
+        below what they saw. They find it in the history when they resume.
+        """
         if self.epoch is None:
             self.epoch = epoch
         if epoch == self.epoch:
@@ -1627,9 +1635,10 @@ class RedisRooms(Rooms):
         hub.joining += 1
         heard = []
         try:
-            await hub.subscribed
+            hearing = await hub.subscribed  # else a chat may slip between history and live
             hub.listeners.append(heard)
             epoch, chats, recovered, upto = await self.resume(client)
+            recovered = recovered and hearing
             if epoch and epoch != hub.epoch and hub.epoch is not None:
                 hub.in_epoch(epoch)  # Redis lost the history: those here knew the old one
             hub.epoch = epoch or hub.epoch
@@ -1657,11 +1666,11 @@ class RedisRooms(Rooms):
             return client.hub.epoch or "", [], False, since
         if client.since is not None and client.epoch_seen != epoch:
             since = 0
-        chats = [
-            fields[1]
-            for _, fields in entries
-            if client.session in fields[3].split() or not fields[3]
-        ]
+        chats = []
+        for _, fields in entries:  # [["0-42", ["chat", "{...}", "visible", "s1 s2"]], ...]
+            entry = dict(zip(fields[::2], fields[1::2]))
+            if not entry["visible"] or client.session in entry["visible"].split():
+                chats.append(entry["chat"])
         upto = int(entries[-1][0].partition("-")[2]) if entries else since
         recovered = dropped <= since and (client.since is None or client.epoch_seen == epoch)
         return epoch, chats, recovered, upto
@@ -1679,20 +1688,23 @@ class RedisRooms(Rooms):
             asyncio.ensure_future(self.unsubscribe(hub.room))
 
     async def subscribe(self, hub):
-        """Listen to the room's channel, and learn who is in it on the other processes."""
+        """Listen to the room's channel, and learn who is in it on the other processes.
+
+        True once Redis has confirmed it: from then on we hear every chat of the room.
+        """
         if not self.connected:
-            return
+            return False
         try:
             channel = ROOM_CHANNEL + hub.room
             confirmed = self.confirmed[channel] = asyncio.get_running_loop().create_future()
             async with self.subscribing:
                 await self.pubsub.subscribe(channel)
-            # Only once Redis has it are we sure to hear every chat after the history we read.
             await asyncio.wait_for(confirmed, 5)
             for process, rooms in (await self.presence()).items():
                 hub.set_roster(process, set(rooms.get(hub.room, ())))
+            return True
         except (redis.RedisError, OSError, TimeoutError):
-            pass  # relay_forever() hears of it too, and subscribes again when Redis is back
+            return False  # relay_forever() hears of it too, and subscribes again
 
     async def unsubscribe(self, room):
         try:
@@ -1781,6 +1793,9 @@ class RedisRooms(Rooms):
         async with self.redis.pubsub() as pubsub:
             self.pubsub = pubsub
             await pubsub.subscribe(SESSIONS_CHANNEL, *(ROOM_CHANNEL + room for room in self.hubs))
+            for hub in self.hubs.values():  # heard again; a resume from the outage is not
+                hub.subscribed = asyncio.get_running_loop().create_future()  # recovered anyway
+                hub.subscribed.set_result(True)
             self.connected = True  # publish() queues from now on; the publisher starts below
             self.presence_changed = True
             for room in list(self.lost_rooms):  # a resume from before the outage: not recovered
@@ -1888,6 +1903,8 @@ class RedisRooms(Rooms):
         """Redis is gone: nothing more to publish, and the other processes' users leave.
 
         Our chats that did not come back from Redis go to our own clients, without an id.
+        One that Redis did publish just before the link broke is then seen twice here:
+        without an id now, and with one in a later resume.
         """
         self.connected = False
         self.outbox.clear()
@@ -1904,6 +1921,8 @@ class RedisRooms(Rooms):
     async def disconnect(self):
         """Say goodbye, so the others see our users leave now, not when our key expires."""
         self.relay_task.cancel()
+        # Let it stop first: its publisher would otherwise take the goodbyes and be cancelled.
+        await asyncio.wait([self.relay_task], timeout=0.5)
         if self.connected:
             for room, hub in self.hubs.items():
                 for name in hub.names:
@@ -2000,6 +2019,8 @@ return {epoch, dropped, redis.call('XRANGE', stream, '(0-' .. since, '+')}
 """
 
 # After an outage: chats went out without an id, so no resume from before it is recovered.
+# They count as a chat no longer kept just before the next id: a resume from since=last id
+# is not recovered, one from since=the next id (seen after the outage) is.
 GAP_SCRIPT = """
 local last = tonumber(redis.call('HGET', KEYS[1], 'last') or 0)
 if tonumber(redis.call('HGET', KEYS[1], 'dropped') or 0) <= last then

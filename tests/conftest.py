@@ -5,67 +5,48 @@ pytest -m broadcast                    # one lesson step
 pytest --chat my_chat.py -m upgrade    # your own server instead
 """
 
-import atexit
-import base64
-import contextlib
 import functools
 import importlib.util
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 import websocket
+from chat_process import (  # tests/harness/chat_process.py: also the notebooks', bench's, ...
+    ROOT,
+    SAMPLE_KEY,
+    TIMEOUT,
+    ChatProcess,
+    NotStarted,
+    http,
+    launch_chromium,
+    shorten,
+    stderr_excerpt,
+    upgrade_request,
+    ws_path,
+    ws_url,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 5.0  # seconds to wait for anything the server should do promptly
 
-
-class ChatServer:
-    """One `python CHAT --port 0 FLAGS...` process, and what it printed."""
+class ChatServer(ChatProcess):
+    """One `python CHAT --port 0 FLAGS...` process, what it printed, and our connections to it."""
 
     def __init__(self, script, flags=(), env=None):
-        self.script = Path(script).resolve()
         self.peers = []
         self.tokens = {}  # name -> the token of its session, as a browser keeps it for its tabs
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (kept open until the test ends)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(self.script), "--port", "0", *flags],
-            cwd=self.script.parent,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            env={**os.environ, **(env or {})},
-            text=True,
-        )
-        RUNNING.add(self.proc)
-        try:  # whatever happens now, even Ctrl-C, the process does not outlive this
-            self.first_line = self._read_first_line()
-            started = FIRST_LINE.fullmatch(self.first_line or "")
-            if not started or started["port"] == "0":
-                if self.first_line == "":  # its stdout closed: it is exiting, let it say how
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        self.proc.wait(2)
-                self.stop(timeout=2)
-                pytest.fail(self._why_it_did_not_start(), pytrace=False)
-        except BaseException:
-            self.stop(timeout=2)
-            raise
-        self.url = self.first_line.removeprefix("Chat running at ")  # ends with "/"
-        self.ws_url = self.url.replace("http", "ws", 1) + "ws"
-        self.host, self.port = started["host"], int(started["port"])
+        try:
+            super().__init__(script, flags, env)
+            return
+        except NotStarted:
+            pass  # said below, outside this block: no traceback of it is shown
+        pytest.fail(self._why_it_did_not_start(), pytrace=False)
 
     def connect(self, name, welcome=True, **options):
         """Log in as `name` (where the server has /login), connect, and read the welcome."""
@@ -91,18 +72,9 @@ class ChatServer:
             peer.welcome = first
         return peer
 
-    def _read_first_line(self):
-        """The first line printed; "" if stdout closed first, None if none came in time."""
-        lines = []
-        reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()))
-        reader.daemon = True
-        reader.start()
-        reader.join(STARTS_WITHIN)
-        return lines[0].rstrip("\n") if lines else None
-
     def _why_it_did_not_start(self):
         """What went wrong before the first line, in a sentence for the learner."""
-        name, log, code = self.script.name, self.log(), self.proc.returncode
+        name, log = self.script.name, self.log()
         unknown = re.search(r"unrecognized arguments: (.*)", log)
         flags = [arg for arg in unknown[1].split() if arg.startswith("-")] if unknown else []
         if flags:
@@ -112,54 +84,18 @@ class ChatServer:
                 + "."
                 + stderr_excerpt(log)
             )
-        if self.first_line is None:
-            did = f"it printed nothing within {STARTS_WITHIN} s, and was stopped"
-        elif self.first_line == "" and code is not None and code >= 0:
-            did = f"it exited with code {code} before printing anything"
-        elif self.first_line == "":
-            did = "it closed its standard output without printing anything"
-        else:
-            did = f"it printed {shorten(repr(self.first_line))}"
         return (
             f"The first line {name} prints should be `Chat running at http://HOST:PORT/` "
             "(https:// with TLS), with the port it listens on (the tests start it with --port 0, "
-            f'which picks a free one; lessons/README.md, "Running things"), but {did}.'
-            + stderr_excerpt(log)
+            f'which picks a free one; lessons/README.md, "Running things"), but '
+            f"{self.what_it_did()}." + stderr_excerpt(log)
         )
 
-    def log(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
-
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    def stop(self, *args, **kwargs):
         """Close our connections, signal the server and wait for it; its exit code."""
         for peer in self.peers:
             peer.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        RUNNING.discard(self.proc)
-        return self.proc.returncode
-
-
-RUNNING = set()  # the servers' processes not stopped yet
-
-
-@atexit.register
-def stop_every_server_left():
-    """Should a test end without its teardown (pytest stopped in its setup), stop the rest."""
-    for proc in list(RUNNING):
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-FIRST_LINE = re.compile(r"Chat running at (?P<scheme>https?)://(?P<host>\S+):(?P<port>\d+)/")
-STARTS_WITHIN = 10  # seconds from its start to its first line
+        return super().stop(*args, **kwargs)
 
 SECURITY = "lesson 7 (lessons/07-security.md)"
 WHERE_TAUGHT = {  # flag -> the lesson that adds it
@@ -188,20 +124,6 @@ def where_taught(flag):
     """Where a learner finds this flag of chat.py, as a clause."""
     lesson = WHERE_TAUGHT.get(flag)
     return f"{lesson} adds {flag}" if lesson else f"`python chat.py --help` describes {flag}"
-
-
-def shorten(text, width=120):
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def stderr_excerpt(log, head=4, tail=3):
-    """A server's stderr for a failure message: its first lines (and last, if long), trimmed."""
-    lines = [shorten(line.rstrip()) for line in log.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    if len(lines) > head + tail + 1:
-        lines = [*lines[:head], "…", *lines[-tail:]]
-    return "\nIts stderr:\n" + "\n".join("    " + line for line in lines)
 
 
 @functools.cache
@@ -271,33 +193,20 @@ def browser():
     """One headless Chromium (Debian's) for a module of page tests; each test makes its contexts."""
     from playwright.sync_api import sync_playwright  # only the page tests need playwright
 
-    from scripts.screenshot import CHROMIUM, CHROMIUM_ARGS  # the screenshot's browser set-up
-
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
 
 def post_login(server, body, raw=None):
     """POST /login; (status, parsed JSON answer or None)."""
-    data = raw if raw is not None else json.dumps(body).encode()
-    return http_json(server, urllib.request.Request(server.url + "login", data=data, method="POST"))
+    return http_json(server, "POST", "login", raw if raw is not None else body)
 
 
-def http_json(server, request):
-    """Send a urllib request to the server; (status, parsed JSON answer or None)."""
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT, context=server_tls(server)) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as error:
-        text = error.read()
-        try:
-            return error.code, json.loads(text)
-        except ValueError:
-            return error.code, None
+def http_json(server, method, path, body=None, headers=None):
+    """An HTTP request to the server; (status, parsed JSON answer or None)."""
+    return http(method, server.url + path.lstrip("/"), body, headers, server_tls(server))[:2]
 
 
 def make_certificate(folder, name):
@@ -399,14 +308,9 @@ class Peer:
         self.ws.close(timeout=0.2)
 
 
-def ws_path(token=None):
-    """/ws, with the token in the query string when there is one."""
-    return f"/ws?token={urllib.parse.quote(token, safe='')}" if token else "/ws"
-
-
 def open_socket(server, token=None, **options):
     """A raw websocket-client connection to /ws, with ?token= when given."""
-    url = server.ws_url.removesuffix("/ws") + ws_path(token)
+    url = ws_url(server.url, token)
     options.setdefault("timeout", TIMEOUT)
     if server.url.startswith("https"):
         options.setdefault("sslopt", {"cert_reqs": 0})
@@ -421,19 +325,9 @@ def connect(server):
 
 def handshake_status(server, path="/ws", headers=()):
     """Send an upgrade request by hand; the HTTP status the server answers with."""
-    request = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {server.host}:{server.port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version: 13",
-        *headers,
-        "",
-        "",
-    ]
+    request = upgrade_request(server.host, server.port, path, headers, key=SAMPLE_KEY)
     with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
-        sock.sendall("\r\n".join(request).encode())
+        sock.sendall(request)
         response = b""
         while b"\r\n\r\n" not in response:
             chunk = sock.recv(4096)
@@ -453,15 +347,7 @@ class RawPeer:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.sock.settimeout(TIMEOUT)
         self.sock.connect((server.host, server.port))
-        token = login(server, name)
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET {ws_path(token)} HTTP/1.1\r\n"
-            f"Host: {server.host}:{server.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        )
-        self.sock.sendall(request.encode())
+        self.sock.sendall(upgrade_request(server.host, server.port, ws_path(login(server, name))))
         self.buffer = b""
         head = self.read_until(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head

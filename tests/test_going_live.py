@@ -1,15 +1,13 @@
 """Running chat.py behind a proxy: health, draining, client addresses, and clear refusals to start."""
 
-import json
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
+from chat_process import upgrade_request
 
 from conftest import ROOT, RawPeer, handshake_status, http_json, login, wait_until, ws_path
 
@@ -18,20 +16,12 @@ pytestmark = pytest.mark.server
 
 def get_json(server, path, headers=None):
     """GET path; (status, parsed JSON answer)."""
-    request = urllib.request.Request(server.url + path.lstrip("/"), headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return http_json(server, "GET", path, headers=headers)
 
 
 def post_login_from(server, name, forwarded_for):
-    body = json.dumps({"name": name}).encode()
     headers = {"X-Forwarded-For": forwarded_for, "X-Real-IP": "6.6.6.6"}
-    request = urllib.request.Request(server.url + "login", data=body, headers=headers)
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())["token"]
+    return http_json(server, "POST", "login", {"name": name}, headers)[1]["token"]
 
 
 def test_healthz_counts_the_connections(server, connect):
@@ -57,8 +47,7 @@ def test_from_sigterm_on_new_handshakes_and_healthz_get_503(server):
     assert get_json(server, "/healthz") == (503, {"status": "stopping"})
     assert handshake_status(server, ws_path(token))[0] == 503
     # Nor a login or a ticket: the process has let go of Redis, what it made now stays here.
-    request = urllib.request.Request(server.url + "login", data=json.dumps({"name": "x"}).encode())
-    assert http_json(server, request)[0] == 503
+    assert http_json(server, "POST", "login", {"name": "x"})[0] == 503
     assert server.proc.wait(6) == 0
     stubborn.close()
 
@@ -87,13 +76,8 @@ def test_the_connection_cap_counts_the_address_the_proxy_saw(start_chat):
     ]:
         sock = socket.create_connection((server.host, server.port), timeout=5)
         sockets.append(sock)
-        request = (
-            f"GET {ws_path(token)} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-            f"X-Forwarded-For: {forwarded}\r\n\r\n"
-        )
-        sock.sendall(request.encode())
+        forwarded_for = [f"X-Forwarded-For: {forwarded}"]
+        sock.sendall(upgrade_request(server.host, server.port, ws_path(token), forwarded_for))
         status = int(sock.recv(4096).split(b" ", 2)[1])
         assert status == expected, f"X-Forwarded-For {forwarded}: {status}"
     for sock in sockets:

@@ -9,9 +9,6 @@ subscribes to only while one of its clients is in that room.
 
 import signal
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 import websocket
@@ -34,7 +31,7 @@ pytestmark = pytest.mark.rooms
 
 def room_path(token, room):
     """/ws?token=...&room=..., the room percent-encoded as a browser would send it."""
-    return f"{ws_path(token)}&room={urllib.parse.quote(room, safe='')}"
+    return ws_path(token, room=room)
 
 
 def enter(server, name, room=None):
@@ -59,7 +56,7 @@ def enter(server, name, room=None):
 def get_rooms(server, authorization=None):
     """GET /rooms, with this Authorization header when given; (status, parsed JSON or None)."""
     headers = {} if authorization is None else {"Authorization": authorization}
-    return http_json(server, urllib.request.Request(server.url + "rooms", headers=headers))
+    return http_json(server, "GET", "rooms", headers=headers)
 
 
 def rooms_of(server, name="roomwatcher"):
