@@ -74,6 +74,32 @@ def now_ms():
     return time.time_ns() // 1_000_000
 
 
+# Lesson 1: what goes over the wire. Every message is one WebSocket frame.
+
+
+def prepare_frame(message):
+    """A message as a whole WebSocket text frame, ready to write to any number of clients.
+
+    Tornado's write_message encodes and frames the message again for every client;
+    gorilla calls a frame built once a PreparedMessage. A server's frames are not
+    masked, so the same bytes serve every client: a header of 2, 4 or 10 bytes
+    (RFC 6455, section 5.2) and the UTF-8 payload.
+    """
+    return text_frame(json.dumps(message, ensure_ascii=False))
+
+
+def text_frame(text):
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)  # FIN + text opcode, then the length
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
 # Lesson 2: the upgrade. Go's Upgrader with CheckOrigin; Tornado's WebSocketHandler
 # does the handshake, and prepare() runs before it, so a bad request gets its
 # 401 or 403 as plain HTTP and never becomes a WebSocket.
@@ -91,60 +117,23 @@ def refuse(handler, status, reason, headers=()):
     handler.finish({"error": reason})
 
 
-class Token(typing.NamedTuple):
-    """What a token says, signed by the server: whose it is, and until when."""
-
-    name: str
-    session: str  # one login's id, shared by every token renewed from it
-    started: float  # the session's first login, seconds since the epoch
-    expires: int  # milliseconds since the epoch
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def make_token(secret, token):
-    """Sign a token: Tornado's secure cookie format (HMAC-SHA256 over the value and a timestamp)."""
-    return tornado.web.create_signed_value(secret, "chat", json.dumps(token)).decode()
-
-
-def read_token(secret, text):
-    """The Token inside `text`, expired or not; None when it is forged or malformed."""
+def origin_matches_host(origin, host):
+    """Same host and port; a port that is the default of the Origin's scheme counts as none."""
     try:
-        value = tornado.web.decode_signed_value(
-            secret, "chat", text, max_age_days=SESSION_LIFETIME / 86400, min_version=2
-        )
-        token = Token(*json.loads(value))
-    except (ValueError, TypeError):  # forged, too old, not JSON, or not our fields
-        return None
-    if time.time() - token.started > SESSION_LIFETIME:
-        return None
-    return token
+        parts = urllib.parse.urlsplit(origin)
+        host_name, host_port = split_host(host)
+        default = DEFAULT_PORTS.get(parts.scheme)
+        return parts.hostname == host_name and (parts.port or default) == (host_port or default)
+    except ValueError:
+        return False
 
 
-def client_address(handler):
-    """Who is at the other end: with --behind-proxy, the address the proxy itself saw.
-
-    That is the rightmost entry of X-Forwarded-For, the one the proxy added; the entries
-    before it, and X-Real-IP, come from the client as it pleased. Tornado's xheaders=True
-    would take X-Real-IP first, so chat.py reads the header itself.
-    """
-    request = handler.request
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    if handler.settings["config"].behind_proxy and forwarded.strip():
-        return forwarded.rpartition(",")[2].strip()
-    return request.remote_ip
-
-
-def bearer(request):
-    """The token of an `Authorization: Bearer ...` header, or None."""
-    authorization = request.headers.get("Authorization", "")
-    return (
-        authorization.removeprefix("Bearer ").strip()
-        if authorization.startswith("Bearer ")
-        else None
-    )
-
-
-# The Host rule. A page on evil.example that a DNS rebinding points at 127.0.0.1 is
-# "same origin" with chat.py by the Origin check alone: its Host says evil.example.
+# The Host rule (lesson 7), which every handler, this one too, applies first. A page on
+# evil.example that a DNS rebinding points at 127.0.0.1 is "same origin" with chat.py by
+# the Origin check alone: its Host says evil.example.
 
 
 def split_host(host):
@@ -191,20 +180,6 @@ class HostRule:
         name = host_name(self.request.host)
         if self.request.protocol == "https" and name != "localhost" and not is_ip(name):
             self.set_header("Strict-Transport-Security", "max-age=31536000")
-
-
-DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-def origin_matches_host(origin, host):
-    """Same host and port; a port that is the default of the Origin's scheme counts as none."""
-    try:
-        parts = urllib.parse.urlsplit(origin)
-        host_name, host_port = split_host(host)
-        default = DEFAULT_PORTS.get(parts.scheme)
-        return parts.hostname == host_name and (parts.port or default) == (host_port or default)
-    except ValueError:
-        return False
 
 
 ROOM_WIDE = object()  # a chat without "to" ("to": null is a bad "to", not none)
@@ -521,155 +496,7 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         self.queue(prepare_frame({"type": "refreshed", "expires": self.expires}))
 
 
-ROOM_NAME = re.compile(r"[a-z0-9_-]{1,32}")
-LAST_ID = re.compile(r"[0-9]{1,18}")  # an id, in since=: ids stay far below 10**18
-# Chats keep newlines and tabs; other control characters and the bidirectional overrides
-# and isolates, which can make a chat read backwards on everyone's screen, are refused.
-UNSAFE_IN_CHAT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def chat_error(text, max_bytes):
-    """Why a chat's text is refused, or None."""
-    try:
-        size = len(text.encode())
-    except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in the JSON
-        return "the message is not valid Unicode text"
-    if not 1 <= size <= max_bytes:
-        return f"a chat message is 1 to {max_bytes} bytes of UTF-8"
-    if UNSAFE_IN_CHAT.search(text):
-        return "a chat may not hold control characters or bidirectional overrides"
-    return None
-
-
-def cid_error(message):
-    cid = message.get("cid", "")
-    if "cid" in message and not (isinstance(cid, str) and 1 <= len(cid) <= MAX_CID):
-        return f'"cid", the chat\'s own id from the client, is 1 to {MAX_CID} characters'
-    return None
-
-
-async def current_token(config, sessions, text):
-    """The Token in `text` if it opens a socket now: signed, unexpired, its session holding its name."""
-    token = isinstance(text, str) and read_token(config.secret, text)
-    if not token or token.expires <= now_ms() or not await sessions.is_current(token):
-        return None
-    return token
-
-
-class Protocol(tornado.websocket.WebSocketProtocol13):
-    """Tornado's frame reader, with the closes that RFC 6455 asks for.
-
-    Tornado drops the TCP connection without a word on a broken frame, accepts unmasked
-    client frames, echoes any close code, and buffers a message up to its size limit
-    before it says 1009, and then drops the connection before the peer can read it.
-    """
-
-    OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
-    cut = False  # True once chat.py closed the connection and reads nothing more
-
-    async def _receive_frame(self):
-        await self.read_frame()
-        if self.cut:
-            await self.discard_then_close()
-
-    async def read_frame(self):
-        header, second = await self._read_bytes(2)
-        fin, opcode, length = header & self.FIN, header & self.OPCODE_MASK, second & 0x7F
-        control = opcode & 0x8
-        if header & self.RSV_MASK:  # chat.py negotiates no extension that would use them
-            return self.fail(1002, "a frame with reserved bits set")
-        if not second & 0x80:
-            return self.fail(1002, "an unmasked frame")
-        if opcode not in self.OPCODES:
-            return self.fail(1002, f"a frame with opcode {opcode:#x}")
-        if control and (length > 125 or not fin):
-            return self.fail(1002, "a control frame over 125 bytes, or fragmented")
-        if length == 126:
-            (length,) = struct.unpack("!H", await self._read_bytes(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", await self._read_bytes(8))
-        pending = self._fragmented_message_buffer
-        if opcode == 0 and pending is None:
-            return self.fail(1002, "a continuation frame with no message to continue")
-        if opcode in (0x1, 0x2) and pending is not None:
-            return self.fail(1002, "a new message before the last one ended")
-        if not control and len(pending or b"") + length > MAX_MESSAGE_BYTES:
-            return self.too_big()
-        mask = await self._read_bytes(4)
-        data = tornado.util._websocket_mask(mask, await self._read_bytes(length))
-        if not control and not fin:  # a fragment: keep it until the message ends
-            if pending is None:
-                self._fragmented_message_opcode = opcode
-                self._fragmented_message_buffer = bytearray(data)
-            else:
-                pending.extend(data)
-            return
-        if opcode == 0:
-            opcode, data = self._fragmented_message_opcode, bytes(pending + data)
-            self._fragmented_message_buffer = None
-        handled = self._handle_message(opcode, data)
-        if handled is not None:
-            await handled
-
-    def _handle_message(self, opcode, data):
-        if opcode == 0x8 and not valid_close(data):
-            return self.fail(1002, "a close frame with a code that may not be sent")
-        if opcode == 0x1:
-            try:
-                text = data.decode()
-            except UnicodeDecodeError:
-                return self.fail(1007, "a text frame that is not UTF-8")
-            if self.client_terminated:
-                return None
-            return self._run_callback(self.handler.on_message, text)
-        return super()._handle_message(opcode, data)
-
-    def fail(self, code, reason):
-        """A frame that breaks the RFC: log it, and close with `code` at once."""
-        log.info(
-            "%s %s: %s, closing with %d", self.handler.name, self.handler.address, reason, code
-        )
-        self.handler.closed_with = code
-        self.close_now(code, reason)
-
-    def close_now(self, code, reason):
-        """Close with `code`, and parse nothing more: what follows is not to be trusted."""
-        self.close(code, reason)
-        self.client_terminated = True  # ends Tornado's read loop after this frame
-        self.cut = True
-
-    def too_big(self):
-        log.info(
-            "%s: a message over %d bytes, closing with 1009", self.handler.name, MAX_MESSAGE_BYTES
-        )
-        self.handler.closed_with = 1009
-        self.close_now(1009, f"a message may have {MAX_MESSAGE_BYTES} bytes at most")
-
-    async def discard_then_close(self):
-        """Throw away what the peer still sends, for at most 1 s, so that it can read our close.
-
-        Closing at once, with its bytes unread, would send it a reset, and a reset may
-        make its system drop our close frame before the peer has read it.
-        """
-        try:
-            async with asyncio.timeout(1.0):
-                while True:
-                    await self.stream.read_bytes(MAX_MESSAGE_BYTES, partial=True)
-        except (TimeoutError, tornado.iostream.StreamClosedError):
-            pass
-        self.stream.close()
-
-
-def valid_close(body):
-    """RFC 6455, 7.4: a close frame is empty, or a code that may be sent, then UTF-8 text."""
-    if not body:
-        return True
-    code = int.from_bytes(body[:2], "big")
-    try:
-        body[2:].decode()
-    except UnicodeDecodeError:
-        return False
-    return len(body) >= 2 and (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999)
+# Lesson 3: what read_pump reads, and the keepalive sweep that stands for Go's deadlines.
 
 
 def parse_message(frame):
@@ -683,33 +510,22 @@ def parse_message(frame):
     return {"type": "chat", "value": frame}
 
 
-def prepare_frame(message):
-    """A message as a whole WebSocket text frame, ready to write to any number of clients.
+async def sweep_keepalive(rooms, sessions, logins, config):
+    """Every SWEEP_PERIOD, ping the clients due a ping and close those heard nothing from.
 
-    Tornado's write_message encodes and frames the message again for every client;
-    gorilla calls a frame built once a PreparedMessage. A server's frames are not
-    masked, so the same bytes serve every client: a header of 2, 4 or 10 bytes
-    (RFC 6455, section 5.2) and the UTF-8 payload.
+    Pings go out within SWEEP_PERIOD of each --ping-period, and a silent client is
+    closed within SWEEP_PERIOD of its --pong-wait; so is one whose token expired.
     """
-    return text_frame(json.dumps(message, ensure_ascii=False))
-
-
-def text_frame(text):
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", 0x81, size)  # FIN + text opcode, then the length
-    elif size < 65536:
-        header = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
-    return header + payload
-
-
-def welcome_frame(welcome, chats):
-    """The welcome, with the kept chats (JSON texts, as they were sent) spliced in unparsed."""
-    text = json.dumps(welcome, ensure_ascii=False)
-    return text_frame(f'{text[:-1]}, "history": [{", ".join(chats)}]}}')
+    period = min(SWEEP_PERIOD, config.ping_period / 10)
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(period)
+        now, wall_ms = loop.time(), now_ms()
+        for client in rooms.clients():  # keep_alive may drop a client from its hub
+            client.keep_alive(now, wall_ms)
+        sessions.sweep(now)
+        logins.sweep(now)
+        rooms.sweep(now)
 
 
 # Lesson 4: the hub, the one owner of the set of clients. In Go a goroutine owns the
@@ -819,6 +635,12 @@ class Hub:
                 client.drop(1008, "too slow: messages were piling up")
 
 
+def welcome_frame(welcome, chats):
+    """The welcome, with the kept chats (JSON texts, as they were sent) spliced in unparsed."""
+    text = json.dumps(welcome, ensure_ascii=False)
+    return text_frame(f'{text[:-1]}, "history": [{", ".join(chats)}]}}')
+
+
 # Rooms: one hub per room, the map of hubs proposed in gorilla/websocket's issue #33 (its
 # maintainer points room questions to #46). The Go lesson's single hub becomes a dict of hubs.
 
@@ -906,113 +728,87 @@ class Rooms:
                 del self.histories[room]
 
 
-# Lesson 10: nothing lost. Each room keeps its last --history chats, each with an id, one
-# more per chat, and an epoch that names this history's lifetime: Centrifugo's offsets
-# and epochs. A page that comes back says what it saw last (since=ID&epoch=E) and gets
-# what came after; `recovered` says honestly whether that is all. A chat may carry the
-# client's own id, its cid: sent again after a reconnect, it is not said twice.
+# Lesson 5: the page, served with a Content-Security-Policy that names its inline script
+# and style by their hashes (lesson 7).
+
+INLINE = re.compile(r"<(script|style)\b[^>]*>(.*?)</\1>", re.DOTALL)
 
 
-class History:
-    """A room's last chats, their ids, and what a resume needs to know of the rest."""
-
-    def __init__(self, config):
-        self.epoch = secrets.token_hex(8)  # a new one at every start: this history is lost then
-        self.keep = config.history
-        self.kept = collections.deque()  # (id, the chat's JSON text, who may see it or None)
-        self.last_id = 0
-        self.dropped = {}  # ROOM_WIDE, or a session -> the newest chat for it no longer kept
-        self.sent = collections.OrderedDict()  # (session, cid) -> (id, when), oldest first
-        self.last_chat = self.now()
-
-    def now(self):
-        return asyncio.get_running_loop().time()
-
-    def add(self, chat, visible, session):
-        """Give the chat the next id and keep it; the oldest kept chat may go."""
-        self.last_id += 1
-        chat["id"] = self.last_id
-        self.kept.append((self.last_id, json.dumps(chat, ensure_ascii=False), visible))
-        while len(self.kept) > self.keep:
-            self.no_longer_kept(*self.kept.popleft())
-        if "cid" in chat:
-            self.sent[session, chat["cid"]] = (self.last_id, self.now())
-        self.last_chat = self.now()
-
-    def no_longer_kept(self, chat_id, text, visible):
-        for who in visible or [ROOM_WIDE]:
-            self.dropped[who] = chat_id
-
-    def forget_chats(self):
-        while self.kept:
-            self.no_longer_kept(*self.kept.popleft())
-
-    def sent_before(self, session, cid):
-        """The id of this session's chat with this cid in the last SENT_ONCE_WINDOW, or None."""
-        while self.sent and next(iter(self.sent.values()))[1] < self.now() - SENT_ONCE_WINDOW:
-            self.sent.popitem(last=False)
-        first_id, _ = self.sent.get((session, cid), (None, None))
-        return first_id
-
-    def resume(self, since, epoch, session):
-        """(epoch, the kept chats after `since` this session may see, whether that is all).
-
-        A resume from another epoch, or none, gets everything kept.
-        """
-        if since is None or epoch != self.epoch:
-            since = 0
-        chats = [
-            text
-            for chat_id, text, visible in self.kept
-            if chat_id > since and (visible is None or session in visible)
-        ]
-        missing = max(self.dropped.get(ROOM_WIDE, 0), self.dropped.get(session, 0))
-        return self.epoch, chats, missing <= since and (epoch is None or epoch == self.epoch)
+@functools.cache
+def inline_hashes(path, modified):
+    """The CSP sources of the page's inline script and style: their SHA-256, as served."""
+    sources = {"script": [], "style": []}
+    for kind, body in INLINE.findall(Path(path).read_text(encoding="utf-8")):
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        sources[kind].append(f"'sha256-{digest}'")
+    return " ".join(sources["script"]) or "'none'", " ".join(sources["style"]) or "'none'"
 
 
-class TokenBucket:
-    """Refilled at `rate` tokens a second, holding at most `capacity`; allow() spends one."""
+class Page(HostRule, tornado.web.StaticFileHandler):
+    """GET /: index.html, with a Content-Security-Policy that runs no script but its own."""
 
-    def __init__(self, rate, capacity, now):
-        self.rate = rate
-        self.capacity = capacity
-        self.tokens = capacity  # a newcomer may send a burst at once
-        self.last = now
-
-    def allow(self, now):
-        self.refill(now)
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-    def refill(self, now):
-        elapsed, self.last = now - self.last, now
-        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
-
-    def seconds_to_next(self):
-        return (1 - self.tokens) / self.rate
+    def set_extra_headers(self, path):
+        scripts, styles = inline_hashes(self.absolute_path, os.stat(self.absolute_path).st_mtime)
+        host = self.request.host
+        self.set_header(
+            "Content-Security-Policy",
+            f"default-src 'none'; script-src {scripts}; style-src {styles}; "
+            f"connect-src 'self' ws://{host} wss://{host}; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        )
 
 
-async def sweep_keepalive(rooms, sessions, logins, config):
-    """Every SWEEP_PERIOD, ping the clients due a ping and close those heard nothing from.
-
-    Pings go out within SWEEP_PERIOD of each --ping-period, and a silent client is
-    closed within SWEEP_PERIOD of its --pong-wait; so is one whose token expired.
-    """
-    period = min(SWEEP_PERIOD, config.ping_period / 10)
-    loop = asyncio.get_running_loop()
-    while True:
-        await asyncio.sleep(period)
-        now, wall_ms = loop.time(), now_ms()
-        for client in rooms.clients():  # keep_alive may drop a client from its hub
-            client.keep_alive(now, wall_ms)
-        sessions.sweep(now)
-        logins.sweep(now)
-        rooms.sweep(now)
+# Lesson 7: security. Tokens and sessions, names, limits, frames that break the RFC, and
+# the API that logs in, hands out tickets and logs out.
 
 
-# Lesson 7: who is who. A login holds a name for its session, so that nobody else can
+class Token(typing.NamedTuple):
+    """What a token says, signed by the server: whose it is, and until when."""
+
+    name: str
+    session: str  # one login's id, shared by every token renewed from it
+    started: float  # the session's first login, seconds since the epoch
+    expires: int  # milliseconds since the epoch
+
+
+def make_token(secret, token):
+    """Sign a token: Tornado's secure cookie format (HMAC-SHA256 over the value and a timestamp)."""
+    return tornado.web.create_signed_value(secret, "chat", json.dumps(token)).decode()
+
+
+def read_token(secret, text):
+    """The Token inside `text`, expired or not; None when it is forged or malformed."""
+    try:
+        value = tornado.web.decode_signed_value(
+            secret, "chat", text, max_age_days=SESSION_LIFETIME / 86400, min_version=2
+        )
+        token = Token(*json.loads(value))
+    except (ValueError, TypeError):  # forged, too old, not JSON, or not our fields
+        return None
+    if time.time() - token.started > SESSION_LIFETIME:
+        return None
+    return token
+
+
+def bearer(request):
+    """The token of an `Authorization: Bearer ...` header, or None."""
+    authorization = request.headers.get("Authorization", "")
+    return (
+        authorization.removeprefix("Bearer ").strip()
+        if authorization.startswith("Bearer ")
+        else None
+    )
+
+
+async def current_token(config, sessions, text):
+    """The Token in `text` if it opens a socket now: signed, unexpired, its session holding its name."""
+    token = isinstance(text, str) and read_token(config.secret, text)
+    if not token or token.expires <= now_ms() or not await sessions.is_current(token):
+        return None
+    return token
+
+
+# Who is who. A login holds a name for its session, so that nobody else can
 # take it while it is in use; a name that only looks like a held one is refused too.
 
 NAME_RULE = "a name is 1 to 32 letters, digits, spaces, _ or -"
@@ -1191,33 +987,162 @@ class LoginAllowance:
                 del self.buckets[address]
 
 
-# HTTP: the page, logging in and out, the rooms.
+class TokenBucket:
+    """Refilled at `rate` tokens a second, holding at most `capacity`; allow() spends one."""
 
-INLINE = re.compile(r"<(script|style)\b[^>]*>(.*?)</\1>", re.DOTALL)
+    def __init__(self, rate, capacity, now):
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity  # a newcomer may send a burst at once
+        self.last = now
+
+    def allow(self, now):
+        self.refill(now)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def refill(self, now):
+        elapsed, self.last = now - self.last, now
+        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+
+    def seconds_to_next(self):
+        return (1 - self.tokens) / self.rate
 
 
-@functools.cache
-def inline_hashes(path, modified):
-    """The CSP sources of the page's inline script and style: their SHA-256, as served."""
-    sources = {"script": [], "style": []}
-    for kind, body in INLINE.findall(Path(path).read_text(encoding="utf-8")):
-        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
-        sources[kind].append(f"'sha256-{digest}'")
-    return " ".join(sources["script"]) or "'none'", " ".join(sources["style"]) or "'none'"
+# Chats keep newlines and tabs; other control characters and the bidirectional overrides
+# and isolates, which can make a chat read backwards on everyone's screen, are refused.
+UNSAFE_IN_CHAT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-class Page(HostRule, tornado.web.StaticFileHandler):
-    """GET /: index.html, with a Content-Security-Policy that runs no script but its own."""
+def chat_error(text, max_bytes):
+    """Why a chat's text is refused, or None."""
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in the JSON
+        return "the message is not valid Unicode text"
+    if not 1 <= size <= max_bytes:
+        return f"a chat message is 1 to {max_bytes} bytes of UTF-8"
+    if UNSAFE_IN_CHAT.search(text):
+        return "a chat may not hold control characters or bidirectional overrides"
+    return None
 
-    def set_extra_headers(self, path):
-        scripts, styles = inline_hashes(self.absolute_path, os.stat(self.absolute_path).st_mtime)
-        host = self.request.host
-        self.set_header(
-            "Content-Security-Policy",
-            f"default-src 'none'; script-src {scripts}; style-src {styles}; "
-            f"connect-src 'self' ws://{host} wss://{host}; img-src 'self' data:; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+
+class Protocol(tornado.websocket.WebSocketProtocol13):
+    """Tornado's frame reader, with the closes that RFC 6455 asks for.
+
+    Tornado drops the TCP connection without a word on a broken frame, accepts unmasked
+    client frames, echoes any close code, and buffers a message up to its size limit
+    before it says 1009, and then drops the connection before the peer can read it.
+    """
+
+    OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
+    cut = False  # True once chat.py closed the connection and reads nothing more
+
+    async def _receive_frame(self):
+        await self.read_frame()
+        if self.cut:
+            await self.discard_then_close()
+
+    async def read_frame(self):
+        header, second = await self._read_bytes(2)
+        fin, opcode, length = header & self.FIN, header & self.OPCODE_MASK, second & 0x7F
+        control = opcode & 0x8
+        if header & self.RSV_MASK:  # chat.py negotiates no extension that would use them
+            return self.fail(1002, "a frame with reserved bits set")
+        if not second & 0x80:
+            return self.fail(1002, "an unmasked frame")
+        if opcode not in self.OPCODES:
+            return self.fail(1002, f"a frame with opcode {opcode:#x}")
+        if control and (length > 125 or not fin):
+            return self.fail(1002, "a control frame over 125 bytes, or fragmented")
+        if length == 126:
+            (length,) = struct.unpack("!H", await self._read_bytes(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", await self._read_bytes(8))
+        pending = self._fragmented_message_buffer
+        if opcode == 0 and pending is None:
+            return self.fail(1002, "a continuation frame with no message to continue")
+        if opcode in (0x1, 0x2) and pending is not None:
+            return self.fail(1002, "a new message before the last one ended")
+        if not control and len(pending or b"") + length > MAX_MESSAGE_BYTES:
+            return self.too_big()
+        mask = await self._read_bytes(4)
+        data = tornado.util._websocket_mask(mask, await self._read_bytes(length))
+        if not control and not fin:  # a fragment: keep it until the message ends
+            if pending is None:
+                self._fragmented_message_opcode = opcode
+                self._fragmented_message_buffer = bytearray(data)
+            else:
+                pending.extend(data)
+            return
+        if opcode == 0:
+            opcode, data = self._fragmented_message_opcode, bytes(pending + data)
+            self._fragmented_message_buffer = None
+        handled = self._handle_message(opcode, data)
+        if handled is not None:
+            await handled
+
+    def _handle_message(self, opcode, data):
+        if opcode == 0x8 and not valid_close(data):
+            return self.fail(1002, "a close frame with a code that may not be sent")
+        if opcode == 0x1:
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                return self.fail(1007, "a text frame that is not UTF-8")
+            if self.client_terminated:
+                return None
+            return self._run_callback(self.handler.on_message, text)
+        return super()._handle_message(opcode, data)
+
+    def fail(self, code, reason):
+        """A frame that breaks the RFC: log it, and close with `code` at once."""
+        log.info(
+            "%s %s: %s, closing with %d", self.handler.name, self.handler.address, reason, code
         )
+        self.handler.closed_with = code
+        self.close_now(code, reason)
+
+    def close_now(self, code, reason):
+        """Close with `code`, and parse nothing more: what follows is not to be trusted."""
+        self.close(code, reason)
+        self.client_terminated = True  # ends Tornado's read loop after this frame
+        self.cut = True
+
+    def too_big(self):
+        log.info(
+            "%s: a message over %d bytes, closing with 1009", self.handler.name, MAX_MESSAGE_BYTES
+        )
+        self.handler.closed_with = 1009
+        self.close_now(1009, f"a message may have {MAX_MESSAGE_BYTES} bytes at most")
+
+    async def discard_then_close(self):
+        """Throw away what the peer still sends, for at most 1 s, so that it can read our close.
+
+        Closing at once, with its bytes unread, would send it a reset, and a reset may
+        make its system drop our close frame before the peer has read it.
+        """
+        try:
+            async with asyncio.timeout(1.0):
+                while True:
+                    await self.stream.read_bytes(MAX_MESSAGE_BYTES, partial=True)
+        except (TimeoutError, tornado.iostream.StreamClosedError):
+            pass
+        self.stream.close()
+
+
+def valid_close(body):
+    """RFC 6455, 7.4: a close frame is empty, or a code that may be sent, then UTF-8 text."""
+    if not body:
+        return True
+    code = int.from_bytes(body[:2], "big")
+    try:
+        body[2:].decode()
+    except UnicodeDecodeError:
+        return False
+    return len(body) >= 2 and (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999)
 
 
 class Api(HostRule, tornado.web.RequestHandler):
@@ -1245,6 +1170,21 @@ class Api(HostRule, tornado.web.RequestHandler):
         """The bearer token, if the server signed it (expired or not)."""
         text = bearer(self.request)
         return text and read_token(self.config.secret, text)
+
+
+def json_object(body):
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def lenient_name(body):
+    try:
+        return valid_name(body.get("name")) if body else None
+    except ValueError:
+        return None
 
 
 class Login(Api):
@@ -1287,21 +1227,6 @@ class Login(Api):
         return hmac.compare_digest(given.encode(), self.config.password.encode())
 
 
-def json_object(body):
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def lenient_name(body):
-    try:
-        return valid_name(body.get("name")) if body else None
-    except ValueError:
-        return None
-
-
 class Ticket(Api):
     async def post(self):
         """A ticket for one handshake within TICKET_TTL: what the page puts in the socket's URL."""
@@ -1334,139 +1259,6 @@ class Logout(Api):
             return refuse(self, 401, "POST /logout needs the session's token")
         await self.sessions.log_out(token)
         self.set_status(204)
-
-
-class RoomList(Api):
-    async def get(self):
-        text = bearer(self.request)
-        if await current_token(self.config, self.sessions, text) is None:
-            return refuse(self, 401, "GET /rooms needs a valid token: POST /login")
-        listing = await self.rooms.listing()
-        self.write({"rooms": [{"room": room, "online": n} for room, n in sorted(listing.items())]})
-
-
-class Health(HostRule, tornado.web.RequestHandler):
-    """GET /healthz: for a proxy's health check. From SIGTERM on, 503: send no one here."""
-
-    def get(self):
-        rooms = self.settings["rooms"]
-        if self.settings["stopping"]:
-            self.set_status(503)
-            return self.write({"status": "stopping"})
-        redis_state = "off"
-        if isinstance(rooms, RedisRooms):
-            redis_state = "connected" if rooms.connected else "away"
-        self.write({"status": "ok", "connections": len(rooms.clients()), "redis": redis_state})
-
-
-class NotFound(HostRule, tornado.web.RequestHandler):
-    def prepare(self):
-        super().prepare()
-        if not self._finished:
-            raise tornado.web.HTTPError(404)
-
-
-def log_request(handler):
-    """Tornado's access log line, without the query string: tokens never reach a log."""
-    request = handler.request
-    millis = 1000.0 * request.request_time()
-    logging.getLogger("tornado.access").info(
-        "%d %s %s (%s) %.2fms",
-        handler.get_status(),
-        request.method,
-        request.path,
-        client_address(handler),
-        millis,
-    )
-
-
-def make_app(config, rooms, sessions, logins):
-    here = Path(__file__).resolve().parent
-    page = {"path": here, "default_filename": "index.html"}
-    return tornado.web.Application(
-        [
-            (r"/()", Page, page),
-            (r"/login", Login),
-            (r"/ticket", Ticket),
-            (r"/logout", Logout),
-            (r"/rooms", RoomList),
-            (r"/ws", Client),
-            (r"/healthz", Health),
-        ],
-        config=config,
-        rooms=rooms,
-        sessions=sessions,
-        logins=logins,
-        stopping=False,  # set at SIGTERM: new handshakes and /healthz get 503
-        default_handler_class=NotFound,
-        websocket_max_message_size=MAX_MESSAGE_BYTES,
-        log_function=log_request,
-    )
-
-
-class Server(tornado.httpserver.HTTPServer):
-    """Tornado's HTTP server, with an accept that survives running out of file descriptors.
-
-    Tornado's accept handler lets EMFILE escape: the listening socket stays readable, so
-    the loop calls it again at once, forever, with a traceback each time. Here a spare
-    descriptor is given up to accept the connection, which is closed at once.
-    """
-
-    def add_sockets(self, sockets):
-        self.spare = open(os.devnull, "rb")  # noqa: SIM115 (held for the server's life)
-        self.warned_at = 0.0
-        for sock in sockets:
-            self._sockets[sock.fileno()] = sock
-            self._handlers[sock.fileno()] = self.accept_on(sock)
-
-    def accept_on(self, sock):
-        loop = asyncio.get_running_loop()
-
-        def accept_all():
-            for _ in range(128):
-                try:
-                    connection, address = sock.accept()
-                except BlockingIOError:
-                    return
-                except ConnectionAbortedError:
-                    continue
-                except OSError as error:
-                    if error.errno not in (errno.EMFILE, errno.ENFILE):
-                        raise
-                    self.refuse_one(sock, accept_all)
-                    continue
-                self._handle_connection(connection, address)
-
-        loop.add_reader(sock.fileno(), accept_all)
-        return lambda: loop.remove_reader(sock.fileno())
-
-    def refuse_one(self, sock, accept_all):
-        loop = asyncio.get_running_loop()
-        if loop.time() - self.warned_at >= 1.0:
-            self.warned_at = loop.time()
-            log.warning("out of file descriptors: refusing new connections (raise ulimit -n)")
-        if self.spare:
-            self.spare.close()
-            try:
-                sock.accept()[0].close()
-            except OSError:
-                pass
-            try:
-                self.spare = open(os.devnull, "rb")  # noqa: SIM115
-            except OSError:
-                self.spare = None
-        if not self.spare:  # still none to spare: stop accepting for a second
-            loop.remove_reader(sock.fileno())
-            loop.call_later(1.0, self.accept_again, sock, accept_all)
-
-    def accept_again(self, sock, accept_all):
-        if sock.fileno() in self._handlers:  # not stopped meanwhile
-            if not self.spare:
-                try:
-                    self.spare = open(os.devnull, "rb")  # noqa: SIM115
-                except OSError:
-                    pass
-            asyncio.get_running_loop().add_reader(sock.fileno(), accept_all)
 
 
 # Lesson 8: beyond one process. Each process has its own hubs, so two processes are two
@@ -1938,98 +1730,6 @@ class RedisRooms(Rooms):
         await self.redis.aclose()
 
 
-class Said(typing.NamedTuple):
-    """A chat on its way to Redis."""
-
-    n: int  # this process's number for it, which comes back with it
-    room: str
-    client: Client
-    chat: dict
-
-
-# A chat in Redis, in one step: the room's next id, kept in the room's stream (what the trim
-# drops is noted, for `recovered`), remembered by its cid, and published with the epoch.
-# KEYS: the room's state, its stream, the cid's key or '', the hold key of "to" or ''.
-# ARGV: the chat without its last "}", the session, --history, a new epoch in case Redis
-# has none, the room's channel, the event's head, the history's and the cid's lifetimes.
-CHAT_SCRIPT = """
-local state, stream, sent, holder = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local epoch = redis.call('HGET', state, 'epoch')
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('HSET', state, 'epoch', epoch)
-end
-if sent ~= '' then
-  local first = redis.call('GET', sent)
-  if first then return {epoch, tonumber(first), 1} end
-end
-local id = redis.call('HINCRBY', state, 'last', 1)
-local chat = ARGV[1] .. ', "id": ' .. id .. '}'
-local visible = ''
-if holder ~= '' then visible = ARGV[2] .. ' ' .. (redis.call('GET', holder) or '') end
-local function no_longer_kept(chat_id, who)
-  local fields = {'dropped'}
-  if who ~= '' then fields = {} end
-  for session in string.gmatch(who, '%S+') do table.insert(fields, 'dropped:' .. session) end
-  for _, field in ipairs(fields) do
-    if tonumber(redis.call('HGET', state, field) or 0) < tonumber(chat_id) then
-      redis.call('HSET', state, field, chat_id)
-    end
-  end
-end
-local keep = tonumber(ARGV[3])
-if keep > 0 then
-  local excess = redis.call('XLEN', stream) + 1 - keep
-  if excess > 0 then
-    for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)) do
-      no_longer_kept(string.match(entry[1], '%d+$'), entry[2][4])
-    end
-  end
-  redis.call('XADD', stream, 'MAXLEN', keep, '0-' .. id, 'chat', chat, 'visible', visible)
-  redis.call('PEXPIRE', stream, ARGV[7])
-else
-  no_longer_kept(id, visible)
-end
-if sent ~= '' then redis.call('SET', sent, id, 'PX', ARGV[8]) end
-redis.call('PEXPIRE', state, ARGV[7])
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. chat .. ', "epoch": "' .. epoch .. '"}')
-return {epoch, id, 0}
-"""
-
-# A resume: the epoch (a new one if Redis has none), the newest chat this session could
-# see that is no longer kept, and the kept chats after since (all of them, from another epoch).
-# KEYS: the room's state, its stream. ARGV: a new epoch, the client's, since, the session,
-# the state's lifetime.
-RESUME_SCRIPT = """
-local state, stream = KEYS[1], KEYS[2]
-local epoch = redis.call('HGET', state, 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('HSET', state, 'epoch', epoch)
-  redis.call('PEXPIRE', state, ARGV[5])
-end
-local since = ARGV[3]
-if ARGV[2] ~= epoch then since = '0' end
-local dropped = math.max(tonumber(redis.call('HGET', state, 'dropped') or 0),
-                         tonumber(redis.call('HGET', state, 'dropped:' .. ARGV[4]) or 0))
-if redis.call('EXISTS', stream) == 0 then  -- nothing kept: expired, or --history 0
-  dropped = math.max(dropped, tonumber(redis.call('HGET', state, 'last') or 0))
-end
-return {epoch, dropped, redis.call('XRANGE', stream, '(0-' .. since, '+')}
-"""
-
-# After an outage: chats went out without an id, so no resume from before it is recovered.
-# They count as a chat no longer kept just before the next id: a resume from since=last id
-# is not recovered, one from since=the next id (seen after the outage) is.
-GAP_SCRIPT = """
-local last = tonumber(redis.call('HGET', KEYS[1], 'last') or 0)
-if tonumber(redis.call('HGET', KEYS[1], 'dropped') or 0) <= last then
-  redis.call('HSET', KEYS[1], 'dropped', last + 1)
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-"""
-
-
 # One Lua script, run by Redis in one step: hold every key of a name for a session, unless
 # another session holds one of them. Two logins on two processes cannot both win.
 HOLD_SCRIPT = """
@@ -2133,6 +1833,329 @@ def without_password(url):
     """A Redis URL fit for a log line."""
     parts = urllib.parse.urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+# Lesson 9: rooms. room= at the handshake picks one (Rooms, above, holds a hub per room);
+# GET /rooms lists those with someone in them.
+
+ROOM_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+
+
+class RoomList(Api):
+    async def get(self):
+        text = bearer(self.request)
+        if await current_token(self.config, self.sessions, text) is None:
+            return refuse(self, 401, "GET /rooms needs a valid token: POST /login")
+        listing = await self.rooms.listing()
+        self.write({"rooms": [{"room": room, "online": n} for room, n in sorted(listing.items())]})
+
+
+# Lesson 10: nothing lost. Each room keeps its last --history chats, each with an id, one
+# more per chat, and an epoch that names this history's lifetime: Centrifugo's offsets
+# and epochs. A page that comes back says what it saw last (since=ID&epoch=E) and gets
+# what came after; `recovered` says honestly whether that is all. A chat may carry the
+# client's own id, its cid: sent again after a reconnect, it is not said twice.
+
+
+class History:
+    """A room's last chats, their ids, and what a resume needs to know of the rest."""
+
+    def __init__(self, config):
+        self.epoch = secrets.token_hex(8)  # a new one at every start: this history is lost then
+        self.keep = config.history
+        self.kept = collections.deque()  # (id, the chat's JSON text, who may see it or None)
+        self.last_id = 0
+        self.dropped = {}  # ROOM_WIDE, or a session -> the newest chat for it no longer kept
+        self.sent = collections.OrderedDict()  # (session, cid) -> (id, when), oldest first
+        self.last_chat = self.now()
+
+    def now(self):
+        return asyncio.get_running_loop().time()
+
+    def add(self, chat, visible, session):
+        """Give the chat the next id and keep it; the oldest kept chat may go."""
+        self.last_id += 1
+        chat["id"] = self.last_id
+        self.kept.append((self.last_id, json.dumps(chat, ensure_ascii=False), visible))
+        while len(self.kept) > self.keep:
+            self.no_longer_kept(*self.kept.popleft())
+        if "cid" in chat:
+            self.sent[session, chat["cid"]] = (self.last_id, self.now())
+        self.last_chat = self.now()
+
+    def no_longer_kept(self, chat_id, text, visible):
+        for who in visible or [ROOM_WIDE]:
+            self.dropped[who] = chat_id
+
+    def forget_chats(self):
+        while self.kept:
+            self.no_longer_kept(*self.kept.popleft())
+
+    def sent_before(self, session, cid):
+        """The id of this session's chat with this cid in the last SENT_ONCE_WINDOW, or None."""
+        while self.sent and next(iter(self.sent.values()))[1] < self.now() - SENT_ONCE_WINDOW:
+            self.sent.popitem(last=False)
+        first_id, _ = self.sent.get((session, cid), (None, None))
+        return first_id
+
+    def resume(self, since, epoch, session):
+        """(epoch, the kept chats after `since` this session may see, whether that is all).
+
+        A resume from another epoch, or none, gets everything kept.
+        """
+        if since is None or epoch != self.epoch:
+            since = 0
+        chats = [
+            text
+            for chat_id, text, visible in self.kept
+            if chat_id > since and (visible is None or session in visible)
+        ]
+        missing = max(self.dropped.get(ROOM_WIDE, 0), self.dropped.get(session, 0))
+        return self.epoch, chats, missing <= since and (epoch is None or epoch == self.epoch)
+
+
+LAST_ID = re.compile(r"[0-9]{1,18}")  # an id, in since=: ids stay far below 10**18
+
+
+def cid_error(message):
+    cid = message.get("cid", "")
+    if "cid" in message and not (isinstance(cid, str) and 1 <= len(cid) <= MAX_CID):
+        return f'"cid", the chat\'s own id from the client, is 1 to {MAX_CID} characters'
+    return None
+
+
+class Said(typing.NamedTuple):
+    """A chat on its way to Redis."""
+
+    n: int  # this process's number for it, which comes back with it
+    room: str
+    client: Client
+    chat: dict
+
+
+# A chat in Redis, in one step: the room's next id, kept in the room's stream (what the trim
+# drops is noted, for `recovered`), remembered by its cid, and published with the epoch.
+# KEYS: the room's state, its stream, the cid's key or '', the hold key of "to" or ''.
+# ARGV: the chat without its last "}", the session, --history, a new epoch in case Redis
+# has none, the room's channel, the event's head, the history's and the cid's lifetimes.
+CHAT_SCRIPT = """
+local state, stream, sent, holder = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local epoch = redis.call('HGET', state, 'epoch')
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('HSET', state, 'epoch', epoch)
+end
+if sent ~= '' then
+  local first = redis.call('GET', sent)
+  if first then return {epoch, tonumber(first), 1} end
+end
+local id = redis.call('HINCRBY', state, 'last', 1)
+local chat = ARGV[1] .. ', "id": ' .. id .. '}'
+local visible = ''
+if holder ~= '' then visible = ARGV[2] .. ' ' .. (redis.call('GET', holder) or '') end
+local function no_longer_kept(chat_id, who)
+  local fields = {'dropped'}
+  if who ~= '' then fields = {} end
+  for session in string.gmatch(who, '%S+') do table.insert(fields, 'dropped:' .. session) end
+  for _, field in ipairs(fields) do
+    if tonumber(redis.call('HGET', state, field) or 0) < tonumber(chat_id) then
+      redis.call('HSET', state, field, chat_id)
+    end
+  end
+end
+local keep = tonumber(ARGV[3])
+if keep > 0 then
+  local excess = redis.call('XLEN', stream) + 1 - keep
+  if excess > 0 then
+    for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', excess)) do
+      no_longer_kept(string.match(entry[1], '%d+$'), entry[2][4])
+    end
+  end
+  redis.call('XADD', stream, 'MAXLEN', keep, '0-' .. id, 'chat', chat, 'visible', visible)
+  redis.call('PEXPIRE', stream, ARGV[7])
+else
+  no_longer_kept(id, visible)
+end
+if sent ~= '' then redis.call('SET', sent, id, 'PX', ARGV[8]) end
+redis.call('PEXPIRE', state, ARGV[7])
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. chat .. ', "epoch": "' .. epoch .. '"}')
+return {epoch, id, 0}
+"""
+
+# A resume: the epoch (a new one if Redis has none), the newest chat this session could
+# see that is no longer kept, and the kept chats after since (all of them, from another epoch).
+# KEYS: the room's state, its stream. ARGV: a new epoch, the client's, since, the session,
+# the state's lifetime.
+RESUME_SCRIPT = """
+local state, stream = KEYS[1], KEYS[2]
+local epoch = redis.call('HGET', state, 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', state, 'epoch', epoch)
+  redis.call('PEXPIRE', state, ARGV[5])
+end
+local since = ARGV[3]
+if ARGV[2] ~= epoch then since = '0' end
+local dropped = math.max(tonumber(redis.call('HGET', state, 'dropped') or 0),
+                         tonumber(redis.call('HGET', state, 'dropped:' .. ARGV[4]) or 0))
+if redis.call('EXISTS', stream) == 0 then  -- nothing kept: expired, or --history 0
+  dropped = math.max(dropped, tonumber(redis.call('HGET', state, 'last') or 0))
+end
+return {epoch, dropped, redis.call('XRANGE', stream, '(0-' .. since, '+')}
+"""
+
+# After an outage: chats went out without an id, so no resume from before it is recovered.
+# They count as a chat no longer kept just before the next id: a resume from since=last id
+# is not recovered, one from since=the next id (seen after the outage) is.
+GAP_SCRIPT = """
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or 0)
+if tonumber(redis.call('HGET', KEYS[1], 'dropped') or 0) <= last then
+  redis.call('HSET', KEYS[1], 'dropped', last + 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+"""
+
+
+# Lesson 11: going live, behind a proxy: the client's address, health checks for the
+# proxy, an access log without credentials, the server, and its start and stop.
+
+
+def client_address(handler):
+    """Who is at the other end: with --behind-proxy, the address the proxy itself saw.
+
+    That is the rightmost entry of X-Forwarded-For, the one the proxy added; the entries
+    before it, and X-Real-IP, come from the client as it pleased. Tornado's xheaders=True
+    would take X-Real-IP first, so chat.py reads the header itself.
+    """
+    request = handler.request
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if handler.settings["config"].behind_proxy and forwarded.strip():
+        return forwarded.rpartition(",")[2].strip()
+    return request.remote_ip
+
+
+class Health(HostRule, tornado.web.RequestHandler):
+    """GET /healthz: for a proxy's health check. From SIGTERM on, 503: send no one here."""
+
+    def get(self):
+        rooms = self.settings["rooms"]
+        if self.settings["stopping"]:
+            self.set_status(503)
+            return self.write({"status": "stopping"})
+        redis_state = "off"
+        if isinstance(rooms, RedisRooms):
+            redis_state = "connected" if rooms.connected else "away"
+        self.write({"status": "ok", "connections": len(rooms.clients()), "redis": redis_state})
+
+
+class NotFound(HostRule, tornado.web.RequestHandler):
+    def prepare(self):
+        super().prepare()
+        if not self._finished:
+            raise tornado.web.HTTPError(404)
+
+
+def log_request(handler):
+    """Tornado's access log line, without the query string: tokens never reach a log."""
+    request = handler.request
+    millis = 1000.0 * request.request_time()
+    logging.getLogger("tornado.access").info(
+        "%d %s %s (%s) %.2fms",
+        handler.get_status(),
+        request.method,
+        request.path,
+        client_address(handler),
+        millis,
+    )
+
+
+def make_app(config, rooms, sessions, logins):
+    here = Path(__file__).resolve().parent
+    page = {"path": here, "default_filename": "index.html"}
+    return tornado.web.Application(
+        [
+            (r"/()", Page, page),
+            (r"/login", Login),
+            (r"/ticket", Ticket),
+            (r"/logout", Logout),
+            (r"/rooms", RoomList),
+            (r"/ws", Client),
+            (r"/healthz", Health),
+        ],
+        config=config,
+        rooms=rooms,
+        sessions=sessions,
+        logins=logins,
+        stopping=False,  # set at SIGTERM: new handshakes and /healthz get 503
+        default_handler_class=NotFound,
+        websocket_max_message_size=MAX_MESSAGE_BYTES,
+        log_function=log_request,
+    )
+
+
+class Server(tornado.httpserver.HTTPServer):
+    """Tornado's HTTP server, with an accept that survives running out of file descriptors.
+
+    Tornado's accept handler lets EMFILE escape: the listening socket stays readable, so
+    the loop calls it again at once, forever, with a traceback each time. Here a spare
+    descriptor is given up to accept the connection, which is closed at once.
+    """
+
+    def add_sockets(self, sockets):
+        self.spare = open(os.devnull, "rb")  # noqa: SIM115 (held for the server's life)
+        self.warned_at = 0.0
+        for sock in sockets:
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = self.accept_on(sock)
+
+    def accept_on(self, sock):
+        loop = asyncio.get_running_loop()
+
+        def accept_all():
+            for _ in range(128):
+                try:
+                    connection, address = sock.accept()
+                except BlockingIOError:
+                    return
+                except ConnectionAbortedError:
+                    continue
+                except OSError as error:
+                    if error.errno not in (errno.EMFILE, errno.ENFILE):
+                        raise
+                    self.refuse_one(sock, accept_all)
+                    continue
+                self._handle_connection(connection, address)
+
+        loop.add_reader(sock.fileno(), accept_all)
+        return lambda: loop.remove_reader(sock.fileno())
+
+    def refuse_one(self, sock, accept_all):
+        loop = asyncio.get_running_loop()
+        if loop.time() - self.warned_at >= 1.0:
+            self.warned_at = loop.time()
+            log.warning("out of file descriptors: refusing new connections (raise ulimit -n)")
+        if self.spare:
+            self.spare.close()
+            try:
+                sock.accept()[0].close()
+            except OSError:
+                pass
+            try:
+                self.spare = open(os.devnull, "rb")  # noqa: SIM115
+            except OSError:
+                self.spare = None
+        if not self.spare:  # still none to spare: stop accepting for a second
+            loop.remove_reader(sock.fileno())
+            loop.call_later(1.0, self.accept_again, sock, accept_all)
+
+    def accept_again(self, sock, accept_all):
+        if sock.fileno() in self._handlers:  # not stopped meanwhile
+            if not self.spare:
+                try:
+                    self.spare = open(os.devnull, "rb")  # noqa: SIM115
+                except OSError:
+                    pass
+            asyncio.get_running_loop().add_reader(sock.fileno(), accept_all)
 
 
 # Starting and stopping.
