@@ -2264,12 +2264,11 @@ async def serve(config):
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     host = f"[{config.host}]" if ":" in config.host else config.host
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the first line: from then on, ours
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     print(f"Chat running at {'https' if tls else 'http'}://{host}:{port}/", flush=True)
     keepalive = asyncio.create_task(sweep_keepalive(rooms, sessions, logins, config))
-
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     await stop.wait()
     app.settings["stopping"] = True
     if config.redis:

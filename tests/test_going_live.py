@@ -132,3 +132,20 @@ def test_redis_without_a_secret_refuses_to_start(monkeypatch):
     code, stderr = start_and_fail("--port", "0", "--redis", "redis://127.0.0.1:1/0")
     assert code != 0
     assert "--secret" in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_just_after_the_first_line_stops_it_cleanly(signum):
+    """A supervisor may stop it the moment it says it runs: exit 0, no traceback."""
+    for _ in range(5):
+        chat = subprocess.Popen(
+            [sys.executable, str(ROOT / "chat.py"), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert chat.stdout.readline().startswith("Chat running at ")
+        chat.send_signal(signum)
+        _, stderr = chat.communicate(timeout=10)
+        assert chat.returncode == 0, stderr
+        assert "Traceback" not in stderr
