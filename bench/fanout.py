@@ -32,28 +32,23 @@ import json
 import math
 import multiprocessing
 import os
-import select
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import tornado.iostream
 import tornado.tcpclient
+from chat_process import CHAT, UNLIMITED, ChatProcess, login, upgrade_request, ws_path
 
-CHAT = Path(__file__).resolve().parent.parent / "chat.py"
 # chat.py as the benchmark starts it: no rate limit, so the senders can go fast, and none of
 # the allowances per client address, since every connection comes from 127.0.0.1
-UNLIMITED = ["--rate", "0", "--login-rate", "0", "--max-connections-per-ip", "0"]
+NO_LIMITS = ["--rate", "0", *UNLIMITED]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SWEEP_RECEIVERS = [10, 100, 500]
 SWEEP_RATES = [100, 300, 1000]  # chats a second, all senders together
-START_TIMEOUT = 15.0  # seconds for chat.py to print its first line
 CONNECT_TIMEOUT = 10.0  # seconds for one connection to open and get its welcome
 CONNECTING_AT_ONCE = 50  # handshakes in flight in one worker
 READY_TIMEOUT = 120.0  # seconds for every worker to have all its connections open
@@ -129,7 +124,7 @@ class Peer:
         connecting = tornado.tcpclient.TCPClient().connect(host, port)
         self.stream = await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
         key = base64.b64encode(os.urandom(16))
-        self.stream.write(upgrade_request(host, port, path, key))
+        self.stream.write(upgrade_request(host, port, path, key=key.decode()))
         answer = self.stream.read_until(b"\r\n\r\n", max_bytes=READ_SIZE)
         head = await asyncio.wait_for(answer, CONNECT_TIMEOUT)
         if not head.startswith(b"HTTP/1.1 101 ") or accept_key(key) not in head:
@@ -208,15 +203,6 @@ class Peer:
 
 
 # The WebSocket protocol, as much of it as a client needs here (RFC 6455).
-
-
-def upgrade_request(host, port, path, key):
-    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: {authority}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
 
 
 def accept_key(key):
@@ -404,7 +390,7 @@ TOKENS = {}  # (url, name) -> its token: one login per name, as the tabs of one 
 RUN = os.urandom(3).hex()  # in every name: a name stays held for 30 s after a run's last socket
 
 
-def login(url, name):
+def token(url, name):
     """The token for `name` in this run: POST /login once, then the same token for every step.
 
     A name is held by its login's session: a second login of it while that session holds it
@@ -413,15 +399,11 @@ def login(url, name):
     """
     name = f"{name}-{RUN}"
     if (url, name) not in TOKENS:
-        body = json.dumps({"name": name}).encode()
-        request = urllib.request.Request(url + "login", data=body, method="POST")
-        with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT) as answer:
-            TOKENS[url, name] = json.load(answer)["token"]
+        status, answer = login(url, name)
+        if status != 200:
+            raise RuntimeError(f"POST /login for {name} answered {status}: {answer}")
+        TOKENS[url, name] = answer["token"]
     return TOKENS[url, name]
-
-
-def ws_path(token):
-    return f"/ws?token={urllib.parse.quote(token, safe='')}"
 
 
 def plan_jobs(url, receivers, senders, rate, duration, size, drain, workers, name="bench-receiver"):
@@ -431,7 +413,7 @@ def plan_jobs(url, receivers, senders, rate, duration, size, drain, workers, nam
     common = {
         "host": address.hostname,
         "port": address.port or 80,
-        "receiver_path": ws_path(login(url, name)),  # one name for all: one join, not hundreds
+        "receiver_path": ws_path(token(url, name)),  # one name for all: one join, not hundreds
         "senders": senders,
         "messages": round(rate * duration),
         "rate": rate,
@@ -442,7 +424,7 @@ def plan_jobs(url, receivers, senders, rate, duration, size, drain, workers, nam
     for i in range(count):
         sender_ids = list(range(i, senders, count))
         # --rate is per name: each sender has its own, as each would be a person
-        paths = [ws_path(login(url, f"bench-sender-{sender}")) for sender in sender_ids]
+        paths = [ws_path(token(url, f"bench-sender-{sender}")) for sender in sender_ids]
         jobs.append(
             Job(
                 receivers=share(receivers, count, i),
@@ -559,28 +541,12 @@ def loopback_url(url):
 
 @contextlib.contextmanager
 def chat_server(url=None):
-    """(url, pid): the chat at `url` (pid None), or chat.py UNLIMITED started here and stopped."""
+    """(url, pid): the chat at `url` (pid None), or chat.py NO_LIMITS started here and stopped."""
     if url:
         yield loopback_url(url), None
         return
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    command = [sys.executable, str(CHAT), "--port", "0", *UNLIMITED]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
-        line = process.stdout.readline() if ready else ""
-        if not line.startswith("Chat running at "):
-            log.seek(0)
-            raise SystemExit(f"chat.py did not start:\n{log.read().decode(errors='replace')}")
-        yield line.removeprefix("Chat running at ").strip(), process.pid
-    finally:
-        process.terminate()  # SIGTERM, as Ctrl+C would
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with ChatProcess(CHAT, NO_LIMITS) as chat:  # stopped with SIGTERM, as Ctrl+C would
+        yield chat.url, chat.pid
 
 
 def cpu_seconds(pid):

@@ -13,16 +13,12 @@ Linux only, since it reads /proc.
 
 import argparse
 import json
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import websocket
+from chat_process import CHAT, UNLIMITED, ChatProcess, login, ws_url
 
-CHAT = Path(__file__).resolve().parent.parent / "chat.py"
-UNLIMITED = ["--rate", "0", "--login-rate", "0", "--max-connections-per-ip", "0"]
 SETTLE = 1.0  # seconds to let the server settle before reading its memory
 
 
@@ -33,15 +29,9 @@ def resident_kib(pid):
     raise RuntimeError("no VmRSS in /proc: Linux only")
 
 
-def login(url, name):
-    request = urllib.request.Request(url + "login", data=json.dumps({"name": name}).encode())
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["token"]
-
-
-def fill(ws_url, token, room, chats, text):
+def fill(url, token, room, chats, text):
     """Say `chats` chats in `room` and read them back, so that all are kept before leaving."""
-    ws = websocket.create_connection(f"{ws_url}?token={token}&room={room}", timeout=10)
+    ws = websocket.create_connection(ws_url(url, token, room=room), timeout=10)
     ws.recv()  # the welcome
     for n in range(chats):
         ws.send(json.dumps({"type": "chat", "value": text, "cid": f"{room}-{n}"}))
@@ -57,25 +47,19 @@ def main():
     parser.add_argument("--chats", type=int, default=100, help="chats kept per room")
     parser.add_argument("--length", type=int, default=40, help="characters per chat")
     args = parser.parse_args()
-    command = [sys.executable, str(CHAT), "--port", "0", "--history", str(args.chats)]
-    command += UNLIMITED + ["--max-rooms", str(args.rooms + 1)]  # + the warm-up room
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        url = server.stdout.readline().split()[-1]
-        ws_url = url.replace("http", "ws", 1) + "ws"
-        token = login(url, "filler")
-        fill(ws_url, token, "warm-up", 1, "x")  # the first connection's one-time costs
+    flags = ["--history", args.chats, "--rate", "0", *UNLIMITED]
+    flags += ["--max-rooms", args.rooms + 1]  # + the warm-up room
+    with ChatProcess(CHAT, flags) as server:
+        token = login(server.url, "filler")[1]["token"]
+        fill(server.url, token, "warm-up", 1, "x")  # the first connection's one-time costs
         time.sleep(SETTLE)
         before = resident_kib(server.pid)
         started = time.monotonic()
         for room in range(args.rooms):
-            fill(ws_url, token, f"room-{room}", args.chats, "x" * args.length)
+            fill(server.url, token, f"room-{room}", args.chats, "x" * args.length)
         took = time.monotonic() - started
         time.sleep(SETTLE)
         after = resident_kib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(10)
     kept = args.rooms * args.chats
     print(f"{args.rooms} rooms x {args.chats} chats of {args.length} characters, in {took:.1f} s")
     print(f"chat.py's memory: {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB after")

@@ -6,7 +6,7 @@
 // Why it matters: whatever anyone types reaches every page in the chat. If a message were
 // rendered as HTML, the text <img src=x onerror=alert(1)> would run its script in every
 // reader's tab, with their login (cross-site scripting). A message must always be shown as the
-// characters it is made of, never parsed as HTML. index.html does this in show().
+// characters it is made of, never parsed as HTML. index.html does this in fillChat().
 //
 // Check your answer with:  pytest exercises/test_render.py
 //

@@ -4,18 +4,13 @@ Loads your exercises/render.js into a blank page in headless Chromium, calls ren
 puts the <li> it returns in the page, and looks at what the browser made of it.
 """
 
-from pathlib import Path
-
 import pytest
+from chat_process import CHROMIUM, CHROMIUM_MISSING, ROOT, launch_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package", allow_module_level=True)
+    pytest.skip(CHROMIUM_MISSING, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
 
-from scripts.screenshot import CHROMIUM_ARGS  # the same browser set-up as the page's tests
-
-ROOT = Path(__file__).resolve().parent.parent
 BLANK_PAGE = "<!DOCTYPE html><html><body><ul id='messages'></ul></body></html>"
 
 # Calls renderMessage, shows the result, and reports what the page now holds.
@@ -47,9 +42,7 @@ RENDER = """async ([from, text]) => {
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch_chromium(playwright)  # as the page's tests do
         yield browser
         browser.close()
 

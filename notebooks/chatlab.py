@@ -29,21 +29,24 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import websocket
+from chat_process import (  # tests/harness/chat_process.py, installed by requirements.txt
+    CHAT,
+    TIMEOUT,
+    UNLIMITED,  # noqa: F401 (for the notebooks: chatlab.UNLIMITED)
+    ChatProcess,
+    end,
+    free_port,
+    http,
+    ws_url,
+)
 
-CHAT = Path(__file__).resolve().parent.parent / "chat.py"
 DEFAULT_URL = "http://127.0.0.1:8080"
-TIMEOUT = 5.0  # seconds to wait for anything the server should do at once
-# chat.py's allowances per client address, turned off: every client here is 127.0.0.1
-UNLIMITED = ("--login-rate", "0", "--max-connections-per-ip", "0")
 
 
 class LoginRefused(RuntimeError):
@@ -55,16 +58,16 @@ class LoginRefused(RuntimeError):
 
 
 class Server:
-    """A chat server at `url`; `process` is set when we started it ourselves."""
+    """A chat server at `url`; `chat` (a ChatProcess) when we started it ourselves."""
 
-    def __init__(self, url, process=None, log_file=None):
+    def __init__(self, url, chat=None):
         self.url = url.rstrip("/") + "/"
-        self.ws_url = self.url.replace("http", "ws", 1) + "ws"  # http -> ws, https -> wss
+        self.ws_url = ws_url(self.url)  # http -> ws, https -> wss
         address = urllib.parse.urlsplit(self.url)
         self.host, self.port = address.hostname, address.port
-        self.process = process
-        self.log_file = log_file
-        self.started = process is not None
+        self.chat = chat
+        self.process = chat.proc if chat else None
+        self.started = chat is not None
         self.tokens = {}  # name -> the token of its one session here, as a browser keeps it
 
     def request(self, method, path, body=None, token=None, headers=None):
@@ -76,20 +79,7 @@ class Server:
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path.lstrip("/"), data=data, method=method, headers=headers
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                status, text, answer_headers = response.status, response.read(), response.headers
-        except urllib.error.HTTPError as error:
-            status, text, answer_headers = error.code, error.read(), error.headers
-        try:
-            answer = json.loads(text) if text else None
-        except ValueError:
-            answer = None
-        return status, answer, answer_headers
+        return http(method, self.url + path.lstrip("/"), body, headers)
 
     def login(self, name):
         """The token that lets `name` open a WebSocket: POST /login the first time, then kept.
@@ -121,37 +111,21 @@ class Server:
         With `since` and `epoch` it resumes: the welcome's history holds only the chats after
         the id `since` of that epoch. The welcome is left for you to read.
         """
-        url = f"{self.ws_url}?token={urllib.parse.quote(self.login(name), safe='')}"
-        query = {"room": room, "since": since, "epoch": epoch}
-        for key, value in query.items():
-            if value is not None:
-                url += f"&{key}={urllib.parse.quote(str(value), safe='')}"
+        url = ws_url(self.url, self.login(name), room=room, since=since, epoch=epoch)
         options.setdefault("timeout", TIMEOUT)
         return websocket.create_connection(url, **options)
 
     def log(self):
         """What the server has written to stderr so far (only for a server we started)."""
-        return Path(self.log_file.name).read_text() if self.log_file else ""
+        return self.chat.log() if self.chat else ""
 
     def stop(self):
         """Stop the server if we started it (SIGTERM, as Ctrl+C would); leave others alone."""
-        if self.process and self.process.poll() is None:
-            terminate(self.process)
+        if self.chat and self.process.poll() is None:
+            self.chat.stop()
             print(f"Stopped the chat at {self.url}")
         elif not self.started:
             print(f"The chat at {self.url} was running before; it keeps running")
-        if self.log_file:  # also when the process ended by itself, or was killed
-            Path(self.log_file.name).unlink(missing_ok=True)
-
-
-def terminate(process):
-    """SIGTERM, as Ctrl+C would; SIGKILL if the process has not ended 10 s later."""
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def answers(host, port):
@@ -180,17 +154,14 @@ def ensure_server(*flags):
 
 
 def start_server(*flags):
-    """Start `python chat.py --port 0 FLAGS...` and wait for its "Chat running at URL" line."""
-    log_file = tempfile.NamedTemporaryFile("w+", prefix="chat-", suffix=".log", delete=False)  # noqa: SIM115
-    command = [sys.executable, str(CHAT), "--port", "0", *map(str, flags)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True)
-    line = process.stdout.readline().strip()  # the one line chat.py prints once it listens
-    if not line.startswith("Chat running at "):
-        process.kill()
-        raise RuntimeError(f"chat.py did not start: {Path(log_file.name).read_text()}")
-    server = Server(line.removeprefix("Chat running at "), process, log_file)
+    """Start `python chat.py --port 0 FLAGS...` and wait for its "Chat running at URL" line.
+
+    A chat.py that does not start raises chat_process.NotStarted (a RuntimeError), with its stderr.
+    """
+    chat = ChatProcess(CHAT, flags)
+    server = Server(chat.url, chat)
     atexit.register(server.stop)  # should the notebook end early, the kernel's exit stops it
-    print(f"Started chat.py (pid {process.pid}) at {server.url}")
+    print(f"Started chat.py (pid {chat.pid}) at {server.url}")
     return server
 
 
@@ -231,7 +202,7 @@ class RedisServer:
     def stop(self):
         """Stop redis-server (SIGTERM); what it held is gone, since it saves nothing."""
         if self.process and self.process.poll() is None:
-            terminate(self.process)
+            end(self.process)
             self.log_file.close()  # a temporary file: closing it removes it
             print(f"Stopped redis-server at {self.url}")
 
@@ -254,10 +225,7 @@ def start_redis():
             "redis-server is not installed: apt-get install redis-server (Debian, Ubuntu) "
             "or brew install redis (macOS), then run this cell again"
         )
-    with socket.socket() as probe:  # a port free right now: bound for a moment, then released
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = RedisServer(executable, port).start()
+    server = RedisServer(executable, free_port()).start()
     atexit.register(server.stop)  # should the notebook end early, the kernel's exit stops it
     return server
 

@@ -11,24 +11,12 @@ and stops the server.
 """
 
 import argparse
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from chat_process import CHAT, CHROMIUM, CHROMIUM_MISSING, ROOT, ChatProcess, launch_chromium
 from playwright.sync_api import expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 VIEWPORT = {"width": 900, "height": 560}
 PHONE = {"width": 375, "height": 667}
 CONVERSATION = [
@@ -38,28 +26,6 @@ CONVERSATION = [
 ]
 DIRECT = ("alice", "bob", "Psst: this one is just for you.")
 WAIT_MS = 10_000  # how long to wait for the page to show something
-
-
-def start_chat():
-    """Start chat.py on a free port; the process and the URL it printed."""
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (read only if the start fails)
-    chat = subprocess.Popen(
-        [sys.executable, str(ROOT / "chat.py"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    first_line = chat.stdout.readline().strip()
-    if not first_line.startswith("Chat running at "):
-        chat.kill()
-        log.seek(0)
-        sys.exit(f"chat.py did not start:\n{log.read().decode(errors='replace')}")
-    return chat, first_line.removeprefix("Chat running at ")
-
-
-def stop_chat(chat):
-    chat.terminate()  # SIGTERM: the server says goodbye to every page and exits
-    chat.wait(10)
 
 
 def log_in(page, name):
@@ -75,9 +41,7 @@ def say(page, text):
 
 def photograph_conversation(url, out, phone_out):
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch_chromium(playwright)
         pages = {}  # one browser profile each: a profile's tabs would all be one user
         for name, room in (("carol", ""), ("bob", "#general"), ("alice", "#general")):
             pages[name] = browser.new_context(viewport=VIEWPORT).new_page()
@@ -125,15 +89,12 @@ def main():
     args = parser.parse_args()
     phone_out = args.phone_out or args.out.with_name(f"{args.out.stem}-phone{args.out.suffix}")
     if not CHROMIUM.exists():
-        sys.exit(f"{CHROMIUM} not found: install Debian's chromium package")
+        sys.exit(CHROMIUM_MISSING)
     for path in (args.out, phone_out):
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    chat, url = start_chat()
-    try:
-        photograph_conversation(url, args.out, phone_out)
-    finally:
-        stop_chat(chat)
+    with ChatProcess(CHAT) as chat:  # stopped with SIGTERM: it says goodbye to every page
+        photograph_conversation(chat.url, args.out, phone_out)
     print(f"Wrote {args.out} and {phone_out}")
 
 

@@ -25,6 +25,7 @@ from chat_process import (  # tests/harness/chat_process.py: also the notebooks'
     TIMEOUT,
     ChatProcess,
     NotStarted,
+    free_port,
     http,
     launch_chromium,
     shorten,
@@ -77,6 +78,7 @@ class ChatServer(ChatProcess):
         name, log = self.script.name, self.log()
         unknown = re.search(r"unrecognized arguments: (.*)", log)
         flags = [arg for arg in unknown[1].split() if arg.startswith("-")] if unknown else []
+        flags = list(dict.fromkeys(flags))  # each once, though a test gives one twice
         if flags:
             return (
                 f"{name} does not take {' '.join(flags)}, which this test starts it with; "
@@ -96,6 +98,7 @@ class ChatServer(ChatProcess):
         for peer in self.peers:
             peer.close()
         return super().stop(*args, **kwargs)
+
 
 SECURITY = "lesson 7 (lessons/07-security.md)"
 WHERE_TAUGHT = {  # flag -> the lesson that adds it
@@ -387,13 +390,6 @@ class RawPeer:
 # Several chat.py processes on one Redis (lesson 8).
 
 REDIS_SERVER = shutil.which("redis-server")
-
-
-def free_port():
-    """A port on which nothing listens: bound for a moment, then released."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(condition, what, timeout=TIMEOUT):

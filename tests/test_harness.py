@@ -76,6 +76,8 @@ RUNS = {  # run -> (its server, how --chat names it, pytest's other arguments)
     "no_welcome": ("no_welcome", "absolute", ["-m", "broadcast", "-k", "welcome_comes_first"]),
     "notebooks": ("no_welcome", "relative", ["-rs", "-m", "upgrade", "-k", "notebook"]),
     "interrupted": ("no_welcome", "absolute", ["-m", "broadcast", "-k", "welcome_comes_first"]),
+    "missing": ("missing", "absolute", ONE_UPGRADE_TEST),  # no such file is written
+    "upgrade": ("no_welcome", "relative", ["-m", "upgrade", "-k", "root or exactly or welcomed"]),
 }
 
 
@@ -150,7 +152,7 @@ def is_running(pid):
     return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
-def check(run, *sentences):
+def check(run, *sentences, ran=True):
     """The run failed with these words, as a learner should read them, and left nothing behind."""
     for words in sentences:
         assert words in run.output, f"{words!r} is not in pytest's output:\n{run.output}"
@@ -159,7 +161,7 @@ def check(run, *sentences):
     # pytest's own usage error; a traceback through the harness or websocket-client
     for noise in ("arguments: --chat", "conftest.py:", "AttributeError", "site-packages"):
         assert noise not in run.output, f"{noise!r} in pytest's output:\n{run.output}"
-    assert run.pids, "the server never ran"
+    assert run.pids or not ran, "the server never ran"
     left = [pid for pid in run.pids if is_running(pid)]
     assert not left, f"{run.chat} is still running: pid {left}"
 
@@ -208,6 +210,23 @@ def test_a_missing_welcome_is_a_sentence_not_a_websocket_traceback(runs):
         "(lesson 4, lessons/04-hub.md); no_welcome.py sent nothing within 5 s.",
     )
     assert "WebSocketTimeoutException" not in runs["no_welcome"].output
+
+
+def test_a_file_that_does_not_exist_is_named(runs):
+    run = runs["missing"]
+    check(run, f"--chat names {run.chat}, and there is no such file", ran=False)
+
+
+def test_the_upgrade_step_says_what_an_earlier_server_lacks(runs):
+    check(
+        runs["upgrade"],
+        "GET / should answer 200 with the chat page, index.html (lesson 5, lessons/05-page.md); "
+        "no_welcome.py answered 404.",
+        "no_welcome.py does not take --allow-origin, which this test starts it with; "
+        "lesson 2 (lessons/02-upgrade.md) adds --allow-origin.",  # once, though given twice
+        'The first message to alice should be a JSON welcome, {"type": "welcome", "you": "alice"',
+    )
+    assert "WebSocketTimeoutException" not in runs["upgrade"].output
 
 
 def test_the_notebooks_skip_for_another_server_and_say_why(runs):

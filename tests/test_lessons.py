@@ -1,10 +1,14 @@
 """The lessons keep their word: every code block in lessons/*.md is checked as lessons/README.md says.
 
-- ```go, ```html and ```js blocks are illustrations: only their language is checked.
-- A ```python block starting with `# from chat.py` is an excerpt: its lines must be in chat.py.
+- ```go and ```html blocks are illustrations: only their language is checked.
+- A ```python block starting with `# from chat.py` is an excerpt: its lines must be in chat.py;
+  a ```js block starting with `// from index.html`, of index.html. Any other ```js block is an
+  illustration.
 - A ```nginx or ```ini block starting with `# from deploy/FILE` is an excerpt of that file.
 - Any other ```python block runs in a fresh `python`, with CHAT_URL naming a running server.
-- In a ```console block each `$ ` line runs, except those ending in `  # runs until Ctrl-C`.
+- In a ```console block each `$ ` line runs and exits with 0; one ending in `  # runs until Ctrl-C`
+  is started, checked for its first line (chat.py's) or its port (another server's), and at the
+  end of the block stopped with SIGINT, as Ctrl-C would, and must exit with 0.
 
 And every relative link in a lesson leads to a file (or to an exercise or notebook on its way).
 """
@@ -12,20 +16,26 @@ And every relative link in a lesson leads to a file (or to an exercise or notebo
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+from chat_process import ChatProcess, NotStarted, free_port, http
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "lessons"
 CHAT = ROOT / "chat.py"
 RUN_TIMEOUT = 60  # seconds a runnable block or a console command may take
 EXCERPT_MARK = "# from chat.py"
+PAGE_MARK = "// from index.html"  # a ```js excerpt of index.html
 LONG_RUNNING = "  # runs until Ctrl-C"
 ILLUSTRATIONS = {"go", "html", "js"}
 DEPLOYED = {"nginx", "ini"}  # excerpts of the files in deploy/: `# from deploy/chat.conf`
@@ -122,18 +132,118 @@ def run_python(body, server, tmp_path):
 def run_console(body, server):
     commands = [line[2:] for line in body.splitlines() if line.startswith("$ ")]
     assert commands, "a console block shows at least one `$ ` command"
-    quick = [command for command in commands if not command.endswith(LONG_RUNNING)]
-    if not quick:
-        pytest.skip("every command here runs until Ctrl-C")
+    redis = any(command.startswith("redis-server ") for command in commands)
+    if redis and not shutil.which("redis-server"):
+        pytest.skip("this block starts a redis-server, and none is installed here")
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "PATH": path, "CHAT_URL": server.url}
-    for command in quick:
-        code, output = run(command, env, shell=True)
-        assert code == 0, f"$ {command}\nexited with {code}:\n{output}"
+    running = []  # (command, what runs it) of those that run until Ctrl-C, in their order
+    try:
+        for command in on_ports_of_its_own(commands):
+            if command.endswith(LONG_RUNNING):
+                command = command.removesuffix(LONG_RUNNING)
+                running.append((command, start_until_ctrl_c(command, env)))
+            else:
+                code, output = run(command, env, shell=True)
+                assert code == 0, f"$ {command}\nexited with {code}:\n{output}"
+        for command, started in reversed(running):  # the last started is stopped first
+            code = started.stop(signal.SIGINT)
+            assert code == 0, f"$ {command}\nexited with {code} on Ctrl-C:\n{started.log()}"
+    finally:
+        for _, started in running:
+            started.stop(signal.SIGKILL)
+
+
+def on_ports_of_its_own(commands):
+    """The block's commands, each port that a `--port N` names replaced by a free one.
+
+    A command that runs until Ctrl-C is run as written, but where it names a port (8080, 6379),
+    another chat or Redis of the machine, or of a test running beside this one, may hold it. So
+    each such port is replaced by a free one everywhere in the block, a `redis://...:6379/0`
+    too, and the servers of one block still find each other. A chat.py given no --port is
+    started with --port 0 (ChatProcess puts it first, so a --port of the command wins).
+    """
+    ports = {port for command in commands for port in re.findall(r"--port (\d+)", command)}
+    free = {port: str(free_port()) for port in ports}
+    if not free:
+        return commands
+    number = re.compile(r"(?<![\d.])(" + "|".join(free) + r")(?!\d)")
+    return [number.sub(lambda match: free[match[1]], command) for command in commands]
+
+
+def start_until_ctrl_c(command, env):
+    """Start a command that runs until Ctrl-C; fail unless it starts as it should.
+
+    chat.py must print its first line, `Chat running at ...`, with the port it was given; any
+    other server (redis-server) must come to listen on its --port.
+    """
+    words = shlex.split(command)
+    if words[:2] == ["python", "chat.py"]:
+        try:
+            chat = ChatProcess(ROOT / "chat.py", words[2:], env)
+        except NotStarted as error:
+            raise AssertionError(f"$ {command}\n{error}") from None
+        wanted = re.search(r"--port (\d+)", command)
+        scheme = "https" if "--certfile" in words else "http"
+        if wanted:
+            assert chat.port == int(wanted[1]), f"$ {command}\nprinted {chat.first_line!r}"
+        assert chat.url.startswith(scheme + "://"), f"$ {command}\nprinted {chat.first_line!r}"
+        # It answers a request, as a person's browser would before any Ctrl-C (its Host rule
+        # may refuse it: an answer all the same); by then it has taken over SIGINT.
+        http(
+            "GET", chat.url, context=ssl._create_unverified_context() if scheme == "https" else None
+        )
+        return chat
+    other = Started(command, env)
+    port = re.search(r"--port (\d+)", command)
+    deadline = time.monotonic() + 10
+    while port and not other.answers(int(port[1])):
+        assert time.monotonic() < deadline and other.process.poll() is None, (
+            f"$ {command}\ndid not listen on port {port[1]}:\n{other.log()}"
+        )
+        time.sleep(0.05)
+    return other
+
+
+class Started:
+    """A command other than chat.py, in a session of its own: Ctrl-C reaches all it started.
+
+    It runs without a shell, which would die of the Ctrl-C itself, as a terminal's does not.
+    """
+
+    def __init__(self, command, env):
+        self.output = tempfile.TemporaryFile()  # noqa: SIM115 (read by log())
+        self.process = subprocess.Popen(
+            shlex.split(command), cwd=ROOT, env=env, stdout=self.output,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    @staticmethod
+    def answers(port):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return True
+        return False
+
+    def log(self):
+        self.output.seek(0)
+        return self.output.read().decode(errors="replace")
+
+    def stop(self, sig):
+        """Send `sig` to the command's whole session, as Ctrl-C would; its exit code."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        return self.process.returncode
 
 
 @pytest.mark.parametrize("language, body", list(code_blocks()))
 def test_code_block(language, body, start_chat, tmp_path):
+    if language == "js" and body.startswith(PAGE_MARK + "\n"):
+        return check_excerpt(body, ROOT / "index.html")
     if language in ILLUSTRATIONS:
         return
     if language in DEPLOYED:

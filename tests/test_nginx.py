@@ -24,10 +24,10 @@ import sys
 import time
 import urllib.parse
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 import websocket
+from chat_process import CHROMIUM, CHROMIUM_MISSING, launch_chromium
 
 from conftest import ROOT, Peer, RawPeer, free_port, make_certificate, wait_until
 
@@ -38,7 +38,6 @@ SITES = ["chat.conf", "chat-proxy-params.conf"]
 UNIT = DEPLOY / "chat@.service"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 NO_NGINX = "no nginx here: apt-get install nginx (.ci/run does) to test deploy/ through it"
-CHROMIUM = Path("/usr/bin/chromium")
 SHIPPED_REDIS = "redis://127.0.0.1:6379/0"
 TIMEOUT = 5.0
 TLS = ssl._create_unverified_context()  # the test's own certificate, self-signed
@@ -416,16 +415,12 @@ def browser():
     if not NGINX:
         pytest.skip(NO_NGINX)
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package")
+        pytest.skip(CHROMIUM_MISSING)
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is missing"
     )
-    from scripts.screenshot import CHROMIUM_ARGS
-
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch_chromium(playwright)
         yield browser, sync_api.expect
         browser.close()
 

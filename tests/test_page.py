@@ -8,17 +8,14 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from chat_process import CHROMIUM, CHROMIUM_MISSING, ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package", allow_module_level=True)
+    pytest.skip(CHROMIUM_MISSING, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
 expect = sync_api.expect
-
-ROOT = Path(__file__).resolve().parent.parent
 
 RECONNECT_MS = 20_000  # a dropped page retries after 0.5, 1, 2, 4, 8 s
 
