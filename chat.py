@@ -1039,11 +1039,19 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
 
     OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
     cut = False  # True once chat.py closed the connection and reads nothing more
+    frames_in_a_turn = 0
 
     async def _receive_frame(self):
         await self.read_frame()
         if self.cut:
             await self.discard_then_close()
+        # Frames already read resolve at once, so a peer that sends many keeps the loop.
+        # Tornado lets the others in every 256 small frames; pongs, which the rate does
+        # not count, would hold it for ~10 ms each time. Every 16 frames bounds that.
+        self.frames_in_a_turn += 1
+        if self.frames_in_a_turn == 16:
+            self.frames_in_a_turn = 0
+            await asyncio.sleep(0)
 
     async def read_frame(self):
         header, second = await self._read_bytes(2)
@@ -1128,6 +1136,7 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
             async with asyncio.timeout(1.0):
                 while True:
                     await self.stream.read_bytes(MAX_MESSAGE_BYTES, partial=True)
+                    await asyncio.sleep(0)  # bytes at hand resolve the read at once: let others in
         except (TimeoutError, tornado.iostream.StreamClosedError):
             pass
         self.stream.close()

@@ -568,22 +568,21 @@ def round_trip(peer, n):
     return time.monotonic() - started
 
 
-def test_a_ping_flood_does_not_slow_another_client(start_chat):
-    server = start_chat("--rate", "5")
-    bob = server.connect("bob")
-    baseline = statistics.median(round_trip(bob, n) for n in range(3))
-    flooder = Raw(server, "mallory")
+def round_trips_during_a_flood(server, flooder, frames):
+    """Bob's round trips while `flooder` sends `frames` as fast as it can, and the close
+    codes the flooder read; the flood ends when the server closes the connection."""
     stop, codes = threading.Event(), []
 
     def flood():
-        pings = frame(0x9, b"ping") * 2000
         while not stop.is_set():
             try:
-                flooder.sock.sendall(pings)
+                flooder.sock.sendall(frames)
             except OSError:
                 stop.set()  # closed: the server stopped the flood
             codes.extend(payload[:2] for opcode, payload in flooder.poll() if opcode == 0x8)
 
+    bob = server.connect("bob")
+    baseline = statistics.median(round_trip(bob, n) for n in range(3))
     flooding = threading.Thread(target=flood, daemon=True)
     flooding.start()
     try:
@@ -597,12 +596,27 @@ def test_a_ping_flood_does_not_slow_another_client(start_chat):
         flooding.join(5)
         flooder.close()
     assert statistics.median(times) < baseline + 0.015, (
-        f"bob's round trips during a ping flood: {[f'{t * 1000:.0f} ms' for t in times]}, "
+        f"bob's round trips during the flood: {[f'{t * 1000:.0f} ms' for t in times]}, "
         f"{baseline * 1000:.1f} ms before"
     )
+    return codes
+
+
+def test_a_ping_flood_does_not_slow_another_client(start_chat):
+    server = start_chat("--rate", "5")
+    flooder = Raw(server, "mallory")
+    codes = round_trips_during_a_flood(server, flooder, frame(0x9, b"ping") * 2000)
     assert codes == [struct.pack("!H", 1008)], "the flooder is closed after 10 rejections"
     about_it = [line for line in server.log().splitlines() if "mallory" in line and "1008" in line]
     assert len(about_it) <= 2, f"{len(about_it)} log lines of mallory's 1008: {about_it[:2]}"
+
+
+def test_a_pong_flood_does_not_slow_another_client(start_chat):
+    """Pongs are not counted by the rate, so the flooder stays; it must still take turns."""
+    server = start_chat("--rate", "5")
+    flooder = Raw(server, "mallory")
+    codes = round_trips_during_a_flood(server, flooder, frame(0xA, b"pong") * 2000)
+    assert codes == [], "unasked pongs are allowed (RFC 6455, 5.5.3)"
 
 
 def test_logins_from_one_address_get_a_burst_of_20_then_429(start_chat):
