@@ -51,7 +51,7 @@ class ChatServer(ChatProcess):
 
     def connect(self, name, welcome=True, **options):
         """Log in as `name` (where the server has /login), connect, and read the welcome."""
-        peer = Peer(open_socket(self, login(self, name), **options), name)
+        peer = Peer(open_socket(self, **identity(self, name), **options), name)
         self.peers.append(peer)
         if welcome:
             try:
@@ -120,6 +120,7 @@ WHERE_TAUGHT = {  # flag -> the lesson that adds it
     "--behind-proxy": SECURITY,
     "--redis": "lesson 8 (lessons/08-scale-out.md)",
     "--max-rooms": "lesson 9 (lessons/09-rooms.md)",
+    "--history": "lesson 10 (lessons/10-nothing-lost.md)",
 }
 
 
@@ -253,6 +254,17 @@ def login(server, name, password=None):
     return answer["token"]
 
 
+TAUGHT_IN = {  # a message type -> the lesson that adds it, as a clause
+    **dict.fromkeys(("welcome", "join", "leave", "chat"), "; lesson 4 (lessons/04-hub.md) adds it"),
+    "typing": "; lesson 6 (lessons/06-typing.md) adds it",
+    "error": "; lesson 6 (lessons/06-typing.md) answers a message it cannot take with one",
+}
+
+
+class NothingCame(websocket.WebSocketTimeoutException):
+    """Nothing arrived in time: one sentence, not websocket-client's traceback."""
+
+
 class Peer:
     """A websocket-client connection with JSON helpers."""
 
@@ -265,8 +277,18 @@ class Peer:
 
     def recv(self, timeout=TIMEOUT):
         """The next message, parsed as JSON when it is JSON."""
-        self.ws.settimeout(timeout)
-        text = self.ws.recv()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            # Short reads: websocket-client answers each ping and reads on, and every
+            # ping would start a long timeout afresh.
+            self.ws.settimeout(min(left, 0.1))
+            try:
+                text = self.ws.recv()
+                break
+            except websocket.WebSocketTimeoutException:
+                continue
+        else:
+            raise NothingCame(f"{self.name} got nothing within {timeout:g} s")
         try:
             return json.loads(text)
         except ValueError:
@@ -282,7 +304,9 @@ class Peer:
                 continue
             if isinstance(message, dict) and message.get("type") == kind:
                 return message
-        raise AssertionError(f"{self.name} got no {kind!r} message within {timeout:g} s")
+        raise AssertionError(
+            f"{self.name} got no {kind!r} message within {timeout:g} s{TAUGHT_IN.get(kind, '')}"
+        )
 
     def nothing_within(self, seconds=0.5, ignore=()):
         """Assert that no message (other than the types in `ignore`) arrives for a while."""
@@ -311,9 +335,16 @@ class Peer:
         self.ws.close(timeout=0.2)
 
 
-def open_socket(server, token=None, **options):
-    """A raw websocket-client connection to /ws, with ?token= when given."""
-    url = ws_url(server.url, token)
+def identity(server, name):
+    """Who a connection is, as /ws's query arguments: {"token": ...} from a login, or
+    {"name": name} on a server that has no /login yet (lesson 4 takes the name so)."""
+    token = login(server, name)
+    return {"token": token} if token else {"name": name}
+
+
+def open_socket(server, token=None, name=None, **options):
+    """A raw websocket-client connection to /ws, with ?token= (or ?name=) when given."""
+    url = ws_url(server.url, token, name=name)
     options.setdefault("timeout", TIMEOUT)
     if server.url.startswith("https"):
         options.setdefault("sslopt", {"cert_reqs": 0})
@@ -350,7 +381,9 @@ class RawPeer:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.sock.settimeout(TIMEOUT)
         self.sock.connect((server.host, server.port))
-        self.sock.sendall(upgrade_request(server.host, server.port, ws_path(login(server, name))))
+        self.sock.sendall(
+            upgrade_request(server.host, server.port, ws_path(**identity(server, name)))
+        )
         self.buffer = b""
         head = self.read_until(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head

@@ -11,8 +11,6 @@ from chat_process import upgrade_request
 
 from conftest import ROOT, RawPeer, handshake_status, http_json, login, wait_until, ws_path
 
-pytestmark = pytest.mark.server
-
 
 def get_json(server, path, headers=None):
     """GET path; (status, parsed JSON answer)."""
@@ -24,6 +22,7 @@ def post_login_from(server, name, forwarded_for):
     return http_json(server, "POST", "login", {"name": name}, headers)[1]["token"]
 
 
+@pytest.mark.going_live
 def test_healthz_counts_the_connections(server, connect):
     connect("alice")
     connect("bob")
@@ -33,12 +32,13 @@ def test_healthz_counts_the_connections(server, connect):
     )
 
 
-@pytest.mark.scale_out
+@pytest.mark.going_live
 def test_healthz_says_whether_redis_is_there(start_shared):
     server = start_shared()
     assert get_json(server, "/healthz")[1]["redis"] == "connected"
 
 
+@pytest.mark.going_live
 def test_from_sigterm_on_new_handshakes_and_healthz_get_503(server):
     stubborn = RawPeer(server, "stubborn")  # never answers the 1001: the process waits for it
     token = login(server, "late")
@@ -52,6 +52,7 @@ def test_from_sigterm_on_new_handshakes_and_healthz_get_503(server):
     stubborn.close()
 
 
+@pytest.mark.going_live
 def test_behind_a_proxy_the_client_is_the_last_forwarded_for_entry(start_chat):
     server = start_chat("--behind-proxy", "--max-connections-per-ip", "1")
     token = post_login_from(server, "alice", "203.0.113.9, 198.51.100.7")
@@ -64,6 +65,7 @@ def test_behind_a_proxy_the_client_is_the_last_forwarded_for_entry(start_chat):
     assert "6.6.6.6" not in log and "203.0.113.9" not in log
 
 
+@pytest.mark.going_live
 def test_the_connection_cap_counts_the_address_the_proxy_saw(start_chat):
     server = start_chat("--behind-proxy", "--max-connections-per-ip", "1")
     token = login(server, "alice")
@@ -85,6 +87,7 @@ def test_the_connection_cap_counts_the_address_the_proxy_saw(start_chat):
     held.close()
 
 
+@pytest.mark.going_live
 def test_without_behind_proxy_forwarded_headers_are_ignored(start_chat):
     server = start_chat("--max-connections-per-ip", "1")
     post_login_from(server, "alice", "198.51.100.7")
@@ -108,6 +111,7 @@ def start_and_fail(*flags):
     return result.returncode, result.stderr
 
 
+@pytest.mark.server
 def test_a_busy_port_is_one_sentence_and_no_traceback():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -118,6 +122,7 @@ def test_a_busy_port_is_one_sentence_and_no_traceback():
     assert "cannot listen on 127.0.0.1:" in stderr and "--port" in stderr
 
 
+@pytest.mark.server
 def test_a_bad_certificate_is_one_sentence_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate")
@@ -127,6 +132,7 @@ def test_a_bad_certificate_is_one_sentence_and_no_traceback(tmp_path):
     assert "--certfile" in stderr
 
 
+@pytest.mark.server
 def test_redis_without_a_secret_refuses_to_start(monkeypatch):
     monkeypatch.delenv("CHAT_SECRET", raising=False)
     code, stderr = start_and_fail("--port", "0", "--redis", "redis://127.0.0.1:1/0")
@@ -134,6 +140,7 @@ def test_redis_without_a_secret_refuses_to_start(monkeypatch):
     assert "--secret" in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_just_after_the_first_line_stops_it_cleanly(signum):
     """A supervisor may stop it the moment it says it runs: exit 0, no traceback."""

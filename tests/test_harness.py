@@ -77,7 +77,11 @@ RUNS = {  # run -> (its server, how --chat names it, pytest's other arguments)
     "notebooks": ("no_welcome", "relative", ["-rs", "-m", "upgrade", "-k", "notebook"]),
     "interrupted": ("no_welcome", "absolute", ["-m", "broadcast", "-k", "welcome_comes_first"]),
     "missing": ("missing", "absolute", ONE_UPGRADE_TEST),  # no such file is written
-    "upgrade": ("no_welcome", "relative", ["-m", "upgrade", "-k", "root or exactly or welcomed"]),
+    "early_steps": (
+        "no_welcome",
+        "relative",
+        ["-m", "upgrade or page or broadcast", "-k", "root or exactly or welcomed"],
+    ),
 }
 
 
@@ -217,16 +221,16 @@ def test_a_file_that_does_not_exist_is_named(runs):
     check(run, f"--chat names {run.chat}, and there is no such file", ran=False)
 
 
-def test_the_upgrade_step_says_what_an_earlier_server_lacks(runs):
+def test_the_early_steps_say_what_a_server_lacks(runs):
     check(
-        runs["upgrade"],
+        runs["early_steps"],
         "GET / should answer 200 with the chat page, index.html (lesson 5, lessons/05-page.md); "
         "no_welcome.py answered 404.",
         "no_welcome.py does not take --allow-origin, which this test starts it with; "
         "lesson 2 (lessons/02-upgrade.md) adds --allow-origin.",  # once, though given twice
         'The first message to alice should be a JSON welcome, {"type": "welcome", "you": "alice"',
     )
-    assert "WebSocketTimeoutException" not in runs["upgrade"].output
+    assert "WebSocketTimeoutException" not in runs["early_steps"].output
 
 
 def test_the_notebooks_skip_for_another_server_and_say_why(runs):

@@ -4,7 +4,9 @@
 - A ```python block starting with `# from chat.py` is an excerpt: its lines must be in chat.py;
   a ```js block starting with `// from index.html`, of index.html. Any other ```js block is an
   illustration.
-- A ```nginx or ```ini block starting with `# from deploy/FILE` is an excerpt of that file.
+- A ```nginx or ```ini block starting with `# from deploy/FILE` is an excerpt of that file; a
+  ```python block starting with `# from steps/FILE`, of that step file.
+- A ```diff block starting with `# diff OLD NEW` is what scripts/step_diff.py prints for them.
 - Any other ```python block runs in a fresh `python`, with CHAT_URL naming a running server.
 - In a ```console block each `$ ` line runs and exits with 0; one ending in `  # runs until Ctrl-C`
   is started, checked for its first line (chat.py's) or its port (another server's), and at the
@@ -35,6 +37,8 @@ LESSONS = ROOT / "lessons"
 CHAT = ROOT / "chat.py"
 RUN_TIMEOUT = 60  # seconds a runnable block or a console command may take
 EXCERPT_MARK = "# from chat.py"
+STEP_MARK = re.compile(r"# from (steps/\w+\.py)\n")  # a ```python excerpt of a step file
+DIFF_MARK = re.compile(r"# diff (\S+) (\S+)\n")  # a ```diff block: scripts/step_diff.py's output
 PAGE_MARK = "// from index.html"  # a ```js excerpt of index.html
 LONG_RUNNING = "  # runs until Ctrl-C"
 ILLUSTRATIONS = {"go", "html", "js"}
@@ -95,6 +99,22 @@ def check_excerpt(body, source=CHAT):
         lost = "\n".join(stretch)
         assert found >= 0, f"these lines are not in {source.name}, in this order:\n{lost}"
         position = found + len(stretch)
+
+
+def check_diff(body):
+    """A ```diff block is what scripts/step_diff.py prints for the two files its first line names."""
+    named = DIFF_MARK.match(body)
+    assert named, "a ```diff block starts with `# diff OLD NEW` (see lessons/README.md)"
+    old, new = named[1], named[2]
+    expected = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "step_diff.py"), old, new],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    shown = body[named.end() :]
+    assert shown == expected, (
+        f"the diff of {old} and {new} is no longer this; `python scripts/step_diff.py {old} {new}` "
+        f"prints it as it is now:\n{expected}"
+    )
 
 
 def run(command, env, shell=False, stdin=subprocess.DEVNULL):
@@ -250,10 +270,14 @@ def test_code_block(language, body, start_chat, tmp_path):
         deployed = DEPLOY_MARK.match(body)
         assert deployed, f"a ```{language} block starts with `# from deploy/FILE`: an excerpt"
         return check_excerpt(body, ROOT / deployed[1])
-    assert language in ("python", "console"), (
-        f"a block in ```{language}: use go, python, console, html or js, or nginx and ini for "
-        "excerpts of deploy/ (see lessons/README.md)"
+    assert language in ("python", "console", "diff"), (
+        f"a block in ```{language}: use go, python, console, html or js, nginx and ini for "
+        "excerpts of deploy/, or diff for a step's changes (see lessons/README.md)"
     )
+    if language == "diff":
+        return check_diff(body)
+    if language == "python" and STEP_MARK.match(body):
+        return check_excerpt(body, ROOT / STEP_MARK.match(body)[1])
     if language == "python" and body.startswith(EXCERPT_MARK + "\n"):
         check_excerpt(body)
     elif language == "python":

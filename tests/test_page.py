@@ -1,4 +1,4 @@
-"""Lesson step 4, the page: index.html in a real browser, against the real server.
+"""Lesson step 5, the page: index.html in a real browser, against the real server.
 
 Every test looks at the page as a user does, through the element ids of the contract:
 name, login, input, send, messages, typing, online, status.
@@ -184,7 +184,7 @@ def test_the_page_reconnects_after_a_server_restart(start_chat, context):
     expect_message(bob, "alice", "still here?")
 
 
-@pytest.mark.page
+@pytest.mark.security
 def test_a_wrong_password_is_reported_not_retried(start_chat, context):
     page = open_chat(context, start_chat("--password", "open sesame"))
 
@@ -218,8 +218,13 @@ def certificate(tmp_path):
     return cert, key
 
 
-@pytest.mark.page
-@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        pytest.param("http", marks=pytest.mark.page),
+        pytest.param("https", marks=pytest.mark.security),
+    ],
+)
 def test_the_page_connects_to_the_server_that_served_it(request, start_chat, browser, scheme):
     if scheme == "https":
         cert, key = request.getfixturevalue("certificate")
@@ -242,7 +247,6 @@ def test_the_page_connects_to_the_server_that_served_it(request, start_chat, bro
     assert sockets and all(url.startswith(beside_the_page) for url in sockets), sockets
 
 
-@pytest.mark.page
 def test_the_screenshot_script_writes_a_png(tmp_path):
     out = tmp_path / "shot.png"
     done = subprocess.run(
@@ -280,3 +284,23 @@ def test_pages_on_two_processes_are_one_room(start_shared, context):
 
     bob.close()
     expect(alice.locator("#online > *")).to_have_text(["alice"])
+
+
+@pytest.mark.page
+def test_two_users_chat_on_a_server_that_has_no_login_yet(context):
+    """steps/05_page.py has no /login (lesson 7 adds it): the page puts the name in the URL."""
+    from chat_process import ChatProcess
+
+    sockets = []
+    context.on("page", lambda page: page.on("websocket", lambda ws: sockets.append(ws.url)))
+    with ChatProcess(ROOT / "steps" / "05_page.py") as early:
+        alice, bob = two_users(context, early)
+        say(alice, "hello bob")
+        say(bob, "hi alice")
+        for page in (alice, bob):
+            expect_message(page, "alice", "hello bob")
+            expect_message(page, "bob", "hi alice")
+            expect(page.locator("#status")).to_have_text("connected")
+            expect(page.locator("#messages .error")).to_have_count(0)
+            expect(page.locator("#problem")).to_be_hidden()
+    assert sockets and all("?name=" in url and "ticket=" not in url for url in sockets), sockets

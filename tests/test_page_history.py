@@ -15,7 +15,7 @@ import threading
 import pytest
 from test_page import expect, log_in, message
 
-pytestmark = [pytest.mark.page, pytest.mark.history]
+pytestmark = pytest.mark.history
 
 MISSING = re.compile("some messages may be missing", re.IGNORECASE)
 RECONNECT_MS = 20_000  # a page retries after 0.5, 1, 2, 4, 8 s
@@ -343,7 +343,6 @@ def test_a_resume_with_chats_no_longer_kept_says_so_once(start_chat, relay, page
     assert order.index(str(first)) < gap < order.index(str(away[-2])), order
 
 
-@pytest.mark.scale_out
 def test_a_history_lost_under_the_page_starts_again_and_says_so(start_shared, page):
     redis = pytest.importorskip("redis")
     server = start_shared()

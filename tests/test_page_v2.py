@@ -1,5 +1,7 @@
 """The page, second version: phone and desktop widths, times, direct messages, rooms, sessions.
 
+Each test is marked with the lesson step whose server it needs: page (5), security (7), rooms (9).
+
 Each person has a browser profile of their own (a Playwright context): a profile's tabs share
 one login, as a person's tabs do. Every test looks at the page as a user does, through the
 element ids of the contract (chat-protocol.md, "The page").
@@ -19,8 +21,6 @@ PHONE = {"width": 375, "height": 667}
 DESKTOP = {"width": 1280, "height": 800}
 WIDTHS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "1280px"])
 FROM_A_FILE = "open this page from the chat server's address"
-
-pytestmark = pytest.mark.page
 
 
 @pytest.fixture
@@ -124,6 +124,7 @@ def rest_login(server, name):
 # Layout: every control on screen at phone and desktop width, nothing sideways.
 
 
+@pytest.mark.rooms
 @WIDTHS
 def test_every_control_is_on_screen_and_nothing_scrolls_sideways(start_chat, profile, viewport):
     server = start_chat()
@@ -157,6 +158,7 @@ def test_every_control_is_on_screen_and_nothing_scrolls_sideways(start_chat, pro
 # Chats: their time, one's own, and who said them.
 
 
+@pytest.mark.page
 def test_chats_show_their_time_and_ones_own_look_different(start_chat, profile):
     server = start_chat()
     alice, bob = person(profile, server, "alice"), person(profile, server, "bob")
@@ -186,6 +188,7 @@ def test_chats_show_their_time_and_ones_own_look_different(start_chat, profile):
 # Direct messages.
 
 
+@pytest.mark.rooms
 @WIDTHS
 def test_a_direct_message_started_from_online_reaches_only_its_two_sides(
     start_chat, profile, viewport
@@ -223,6 +226,7 @@ def test_a_direct_message_started_from_online_reaches_only_its_two_sides(
     expect(message(bob, "hello everyone")).not_to_have_class(re.compile(r"\bdirect\b"))
 
 
+@pytest.mark.rooms
 def test_a_refused_direct_message_is_an_error_and_not_lost(start_chat, profile):
     server = start_chat()
     alice, bob = person(profile, server, "alice"), person(profile, server, "bob")
@@ -240,6 +244,7 @@ def test_a_refused_direct_message_is_an_error_and_not_lost(start_chat, profile):
 # Errors.
 
 
+@pytest.mark.security
 def test_a_too_long_chat_is_shown_as_an_error_and_kept(start_chat, profile):
     server = start_chat()
     alice = person(profile, server, "alice")
@@ -261,6 +266,7 @@ def test_a_too_long_chat_is_shown_as_an_error_and_kept(start_chat, profile):
 # Rooms.
 
 
+@pytest.mark.rooms
 @WIDTHS
 def test_rooms_keep_to_themselves_and_the_list_moves_between_them(start_chat, profile, viewport):
     server = start_chat()
@@ -294,6 +300,7 @@ def test_rooms_keep_to_themselves_and_the_list_moves_between_them(start_chat, pr
     expect_message(alice, "bob", "hi from general")
 
 
+@pytest.mark.rooms
 def test_a_room_by_name_is_checked_before_moving(start_chat, profile):
     server = start_chat()
     alice = person(profile, server, "alice")
@@ -320,6 +327,7 @@ def test_a_room_by_name_is_checked_before_moving(start_chat, profile):
 # Sessions.
 
 
+@pytest.mark.security
 def test_a_second_tab_is_the_same_user_and_the_socket_gets_a_ticket(start_chat, profile):
     server = start_chat()
     context = profile()
@@ -342,6 +350,7 @@ def test_a_second_tab_is_the_same_user_and_the_socket_gets_a_ticket(start_chat, 
         assert "ticket=" in url and "token=" not in url, url
 
 
+@pytest.mark.security
 def test_log_in_as_someone_else_in_one_tab(start_chat, profile):
     server = start_chat()
     context = profile()
@@ -360,6 +369,7 @@ def test_log_in_as_someone_else_in_one_tab(start_chat, profile):
         expect(page.locator("#online > *")).to_have_text(["alice", "bob"])
 
 
+@pytest.mark.security
 def test_a_name_held_by_another_session_is_taken(start_chat, profile):
     server = start_chat()
     person(profile, server, "alice")
@@ -371,6 +381,7 @@ def test_a_name_held_by_another_session_is_taken(start_chat, profile):
     expect(other.locator("#status")).to_be_hidden()
 
 
+@pytest.mark.security
 def test_logout_returns_every_tab_of_the_session_to_the_login_form(start_chat, profile):
     server = start_chat()
     context = profile()
@@ -395,6 +406,7 @@ def test_logout_returns_every_tab_of_the_session_to_the_login_form(start_chat, p
     log_in(third, "alice")  # the name is free at once
 
 
+@pytest.mark.security
 def test_a_refused_token_shows_the_login_form_with_the_reason(start_chat, profile):
     server = start_chat()
     status, answer = rest_login(server, "alice")
@@ -410,6 +422,7 @@ def test_a_refused_token_shows_the_login_form_with_the_reason(start_chat, profil
     expect(page.locator("#name")).to_be_focused()
 
 
+@pytest.mark.security
 def test_a_ticket_refused_for_too_many_requests_says_so(start_chat, profile):
     server = start_chat("--login-rate", "0.05")  # one request now, the next in 20 s
     page = open_page(profile(), server)
@@ -420,6 +433,7 @@ def test_a_ticket_refused_for_too_many_requests_says_so(start_chat, profile):
     expect(page.locator("#status")).to_have_text("reconnecting")
 
 
+@pytest.mark.security
 def test_the_token_is_refreshed_before_it_expires_without_a_reconnect(start_chat, profile):
     server = start_chat("--token-ttl", "4")
     context = profile()
@@ -443,6 +457,7 @@ def test_the_token_is_refreshed_before_it_expires_without_a_reconnect(start_chat
 # Status, and saying why it cannot connect.
 
 
+@pytest.mark.security
 @pytest.mark.parametrize("random", [0.0, 0.5], ids=["least", "mean"])
 def test_reconnects_pause_half_a_second_doubling_with_jitter(start_chat, profile, random):
     """With Math.random() fixed the pauses are 0.5 s x (0.5 + random), doubling each time."""
@@ -472,6 +487,7 @@ def test_reconnects_pause_half_a_second_doubling_with_jitter(start_chat, profile
         assert wanted - 0.1 <= pause <= wanted + 0.6, (pauses, expected)
 
 
+@pytest.mark.rooms
 def test_an_unreachable_server_is_said_in_words_and_the_list_marked_stale(start_chat, profile):
     first = start_chat()
     alice = person(profile, first, "alice")
@@ -491,6 +507,7 @@ def test_an_unreachable_server_is_said_in_words_and_the_list_marked_stale(start_
     expect(alice.locator("#input")).to_be_focused()
 
 
+@pytest.mark.page
 def test_a_page_opened_from_a_file_says_to_open_it_from_the_server(profile):
     from test_page import ROOT
 
@@ -508,6 +525,7 @@ def test_a_page_opened_from_a_file_says_to_open_it_from_the_server(profile):
 # A normal session: no console errors; and an automated accessibility check.
 
 
+@pytest.mark.rooms
 def test_a_normal_session_logs_no_errors(start_chat, profile):
     server = start_chat()
     alice_profile, bob_profile = profile(), profile(PHONE)
@@ -530,6 +548,7 @@ def test_a_normal_session_logs_no_errors(start_chat, profile):
     assert alice_profile.problems + bob_profile.problems == []
 
 
+@pytest.mark.security
 @WIDTHS
 def test_no_serious_accessibility_violations(start_chat, profile, viewport):
     axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")

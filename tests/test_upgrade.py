@@ -8,17 +8,16 @@ import urllib.request
 import pytest
 import websocket
 
-from conftest import handshake_status, login, open_socket, ws_path
-
-pytestmark = pytest.mark.upgrade
+from conftest import handshake_status, identity, open_socket, ws_path
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def token_query(server, name="alice"):
-    return ws_path(login(server, name))
+    return ws_path(**identity(server, name))
 
 
+@pytest.mark.page
 def test_the_page_is_served_at_the_root(server):
     try:
         with urllib.request.urlopen(server.url, timeout=5) as response:
@@ -37,6 +36,7 @@ def test_the_page_is_served_at_the_root(server):
         assert f'id="{element_id}"' in page, f"the page has no element with id {element_id!r}"
 
 
+@pytest.mark.upgrade
 def test_the_handshake_answers_101_with_the_accept_key(server):
     status, response = handshake_status(server, token_query(server))
     assert status == 101
@@ -46,18 +46,21 @@ def test_the_handshake_answers_101_with_the_accept_key(server):
     assert headers["sec-websocket-accept"] == expected.decode()
 
 
+@pytest.mark.upgrade
 def test_a_page_of_the_same_host_and_port_may_connect(server):
     origin = f"http://{server.host}:{server.port}"
     status, _ = handshake_status(server, token_query(server), [f"Origin: {origin}"])
     assert status == 101
 
 
+@pytest.mark.upgrade
 def test_a_script_without_origin_may_connect(server):
-    ws = open_socket(server, login(server, "alice"), suppress_origin=True)
+    ws = open_socket(server, **identity(server, "alice"), suppress_origin=True)
     assert ws.connected
     ws.close()
 
 
+@pytest.mark.upgrade
 @pytest.mark.parametrize(
     "origin",
     ["http://evil.example", "null", "http://127.0.0.1:1", "http://127.0.0.1.evil.example:80"],
@@ -68,6 +71,7 @@ def test_another_origin_gets_403_before_any_upgrade(server, origin):
     assert "Upgrade: websocket" not in response
 
 
+@pytest.mark.upgrade
 def test_allow_origin_adds_exactly_the_origins_given(start_chat):
     server = start_chat(
         "--allow-origin", "http://localhost:3000", "--allow-origin", "https://chat.example"
@@ -79,11 +83,13 @@ def test_allow_origin_adds_exactly_the_origins_given(start_chat):
         assert handshake_status(server, query, [f"Origin: {refused}"])[0] == 403
 
 
+@pytest.mark.broadcast
 def test_websocket_client_connects_and_is_welcomed(server):
     assert server.connect("alice").welcome["type"] == "welcome"  # or it says what came instead
 
 
+@pytest.mark.upgrade
 def test_a_refused_origin_is_a_handshake_error_for_clients(server):
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        open_socket(server, login(server, "alice"), origin="http://evil.example")
+        open_socket(server, **identity(server, "alice"), origin="http://evil.example")
     assert refused.value.status_code == 403
