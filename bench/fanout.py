@@ -41,7 +41,15 @@ from pathlib import Path
 
 import tornado.iostream
 import tornado.tcpclient
-from chat_process import CHAT, UNLIMITED, ChatProcess, login, upgrade_request, ws_path
+from chat_process import (
+    CHAT,
+    UNLIMITED,
+    ChatProcess,
+    login,
+    resident_kib,
+    upgrade_request,
+    ws_path,
+)
 
 # chat.py as the benchmark starts it: no rate limit, so the senders can go fast, and none of
 # the allowances per client address, since every connection comes from 127.0.0.1
@@ -510,13 +518,13 @@ def sweep(
 
 def measure_idle(url, server_pid, count, workers):
     """Open `count` idle connections; the server's resident memory before and after."""
-    before = rss_kib(server_pid)
+    before = resident_kib(server_pid)
     nothing_to_send = {"senders": 0, "rate": 1, "duration": 0, "size": 1, "drain": 0}
     jobs = plan_jobs(url, count, workers=workers, name="bench-idle", **nothing_to_send)
     with worker_processes(jobs) as pipes:
         hear_all(pipes, "ready", READY_TIMEOUT)
         time.sleep(IDLE_SETTLE)
-        after = rss_kib(server_pid)
+        after = resident_kib(server_pid)
         tell_all(pipes, "stop")
         results = hear_all(pipes, "result", RESULT_MARGIN)
     return {
@@ -555,14 +563,6 @@ def cpu_seconds(pid):
         return None
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid):
-    """A process's resident memory in KiB (VmRSS in /proc/PID/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 # The report.

@@ -14,19 +14,11 @@ Linux only, since it reads /proc.
 import argparse
 import json
 import time
-from pathlib import Path
 
 import websocket
-from chat_process import CHAT, UNLIMITED, ChatProcess, login, ws_url
+from chat_process import CHAT, UNLIMITED, ChatProcess, login, resident_kib, ws_url
 
 SETTLE = 1.0  # seconds to let the server settle before reading its memory
-
-
-def resident_kib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc: Linux only")
 
 
 def fill(url, token, room, chats, text):

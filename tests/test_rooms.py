@@ -12,6 +12,7 @@ import time
 
 import pytest
 import websocket
+from chat_process import resident_kib
 
 from conftest import (
     TIMEOUT,
@@ -83,15 +84,6 @@ def chat_from(peer, sender, value, to=None):
 def needs_max_rooms(start_chat):
     """Fail at once, saying why, where the server has no --max-rooms flag yet."""
     assert start_chat.has_flag("--max-rooms"), "chat.py --help lists no --max-rooms flag"
-
-
-def rss_kib(pid):
-    """The resident set size of a process, in KiB, from /proc/PID/status."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
 
 
 # One process.
@@ -283,11 +275,11 @@ def test_emptied_rooms_are_forgotten(start_chat):
     for n in range(20):  # warm-up: imports, caches, the allocator's first arenas
         visit(f"warmup-{n}")
     wait_until(lambda: rooms_of(server) == {"rooms": []}, "the warm-up rooms to go")
-    before = rss_kib(server.proc.pid)
+    before = resident_kib(server.proc.pid)
     for n in range(200):
         visit(f"room-{n}")
     wait_until(lambda: rooms_of(server) == {"rooms": []}, "all 200 rooms to go")
-    grown = rss_kib(server.proc.pid) - before
+    grown = resident_kib(server.proc.pid) - before
     assert grown < 256, f"RSS grew by {grown} KiB over 200 emptied rooms"
 
 

@@ -227,6 +227,14 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def resident_kib(pid):
+    """A process's resident memory in KiB, from /proc/PID/status (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS in /proc/{pid}/status: Linux only")
+
+
 def launch_chromium(playwright, **options):
     """Debian's Chromium, headless, from a sync or async playwright."""
     return playwright.chromium.launch(
