@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from chat_process import CHROMIUM, CHROMIUM_MISSING, ROOT
+from chat_process import CHROMIUM, CHROMIUM_MISSING, ROOT, ChatProcess
 
 if not CHROMIUM.exists():
     pytest.skip(CHROMIUM_MISSING, allow_module_level=True)
@@ -286,11 +286,11 @@ def test_pages_on_two_processes_are_one_room(start_shared, context):
     expect(alice.locator("#online > *")).to_have_text(["alice"])
 
 
-@pytest.mark.page
 def test_two_users_chat_on_a_server_that_has_no_login_yet(context):
-    """steps/05_page.py has no /login (lesson 7 adds it): the page puts the name in the URL."""
-    from chat_process import ChatProcess
+    """steps/05_page.py has no /login (lesson 7 adds it): the page puts the name in the URL.
 
+    It checks the page, with the project's own step file whatever --chat names: no marker.
+    """
     sockets = []
     context.on("page", lambda page: page.on("websocket", lambda ws: sockets.append(ws.url)))
     with ChatProcess(ROOT / "steps" / "05_page.py") as early:
