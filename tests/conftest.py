@@ -117,7 +117,7 @@ WHERE_TAUGHT = {  # flag -> the lesson that adds it
     "--login-rate": SECURITY,
     "--max-connections-per-ip": SECURITY,
     "--allow-host": SECURITY,
-    "--behind-proxy": SECURITY,
+    "--behind-proxy": "lesson 11 (lessons/11-going-live.md)",
     "--redis": "lesson 8 (lessons/08-scale-out.md)",
     "--max-rooms": "lesson 9 (lessons/09-rooms.md)",
     "--history": "lesson 10 (lessons/10-nothing-lost.md)",
@@ -261,6 +261,29 @@ TAUGHT_IN = {  # a message type -> the lesson that adds it, as a clause
 }
 
 
+FIELD_TAUGHT = {  # a field of the server's messages -> the lesson that adds it
+    "expires": SECURITY,
+    "room": "lesson 9 (lessons/09-rooms.md)",
+    "to": "lesson 9 (lessons/09-rooms.md)",
+    **dict.fromkeys(
+        ("id", "cid", "epoch", "recovered", "history"), "lesson 10 (lessons/10-nothing-lost.md)"
+    ),
+}
+
+
+class Message(dict):
+    """A JSON object from the server: a field it lacks fails the test in a sentence, not a KeyError."""
+
+    def __missing__(self, field):
+        lesson = FIELD_TAUGHT.get(field)
+        pytest.fail(
+            f"The server's {self.get('type', 'message')!r} has no {field!r} field"
+            + (f"; {lesson} adds it" if lesson else "")
+            + f": {shorten(repr(dict(self)))}",
+            pytrace=False,
+        )
+
+
 class NothingCame(websocket.WebSocketTimeoutException):
     """Nothing arrived in time: one sentence, not websocket-client's traceback."""
 
@@ -290,7 +313,7 @@ class Peer:
         else:
             raise NothingCame(f"{self.name} got nothing within {timeout:g} s")
         try:
-            return json.loads(text)
+            return json.loads(text, object_hook=Message)
         except ValueError:
             return text
 

@@ -11,10 +11,15 @@ from chat_process import upgrade_request
 
 from conftest import ROOT, RawPeer, handshake_status, http_json, login, wait_until, ws_path
 
+GOING_LIVE = "lesson 11 (lessons/11-going-live.md)"
+
 
 def get_json(server, path, headers=None):
     """GET path; (status, parsed JSON answer)."""
-    return http_json(server, "GET", path, headers=headers)
+    status, answer = http_json(server, "GET", path, headers=headers)
+    if path == "/healthz" and status == 404:
+        pytest.fail(f"GET /healthz answered 404: {GOING_LIVE} adds it", pytrace=False)
+    return status, answer
 
 
 def post_login_from(server, name, forwarded_for):

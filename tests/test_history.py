@@ -500,6 +500,23 @@ def test_redis_losing_its_data_closes_the_room_with_1012_and_starts_a_new_epoch(
     assert (back.welcome["epoch"], back.welcome["recovered"]) == (carol.welcome["epoch"], False)
 
 
+def test_redis_back_empty_after_an_outage_closes_the_room_with_1012_and_a_resume_is_not_recovered(
+    start_shared, redis_server
+):
+    a, b = start_shared(), start_shared()
+    alice, bob = enter(a, "alice"), enter(b, "bob")
+    alice.recv_type("join")
+    redis_server.stop()
+    assert alice.recv_type("leave") == {"type": "leave", "from": "bob"}
+    redis_server.start()  # the same port, empty: the history is lost
+    assert alice.recv_type("join", timeout=12) == {"type": "join", "from": "bob"}
+    bob.send({"type": "chat", "value": "back"})
+    assert until_close(alice)[1] == 1012  # a new epoch: resume, to learn it
+    welcome = enter(a, "alice", since=0, epoch=alice.welcome["epoch"]).welcome
+    assert [chat["value"] for chat in welcome["history"]] == ["back"]
+    assert welcome["recovered"] is False
+
+
 def test_every_receiver_gets_every_chat_in_id_order_under_load(start_shared):
     a, b = start_shared(), start_shared()
     senders = [enter(a, "alice"), enter(b, "dave"), enter(a, "erin")]
