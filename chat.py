@@ -1273,7 +1273,8 @@ class Logout(Api):
 # Lesson 8: beyond one process. Each process has its own hubs, so two processes are two
 # chats. With --redis, each room's hub publishes on the room's Redis channel what it
 # broadcasts, and delivers to its own clients what it hears there, its own messages too,
-# so that every process delivers them in one order; a process subscribes to a room's channel only while one of its clients is in the room.
+# so that every process delivers them in one order; a process subscribes to a room's
+# channel only while one of its clients is in the room.
 # Who is online is shared too: each process publishes its names' joins and leaves, and
 # keeps a presence key alive that expires when the process dies. Join and leave are what
 # every process works out for itself from all that, which is why the hub above delivers

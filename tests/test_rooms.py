@@ -50,6 +50,7 @@ def enter(server, name, room=None):
         f"the first message to {name} in {room or 'the default room'} should be the welcome, "
         f"got {first!r}"
     )
+    assert first["room"] == (room or "lobby"), f"{name} is in {first['room']!r}, not in {room!r}"
     peer.welcome = first
     return peer
 
@@ -83,7 +84,9 @@ def chat_from(peer, sender, value, to=None):
 
 def needs_max_rooms(start_chat):
     """Fail at once, saying why, where the server has no --max-rooms flag yet."""
-    assert start_chat.has_flag("--max-rooms"), "chat.py --help lists no --max-rooms flag"
+    assert start_chat.has_flag("--max-rooms"), (
+        "chat.py --help lists no --max-rooms flag; lesson 9 (lessons/09-rooms.md) adds it"
+    )
 
 
 # One process.

@@ -5,8 +5,10 @@ import signal
 import time
 
 import pytest
+import websocket
+from test_hardening import close_code_of, connect_with, handshake, post
 
-from conftest import TIMEOUT, handshake_status, login, wait_until, ws_path
+from conftest import TIMEOUT, handshake_status, login, wait_until, where_taught, ws_path
 
 redis = pytest.importorskip("redis", reason="the redis package is missing: pip install redis")
 
@@ -156,7 +158,9 @@ def test_each_process_serves_its_own_clients_while_redis_is_away(start_shared, r
 
 def test_a_process_without_redis_at_start_serves_locally_then_joins(start_chat, redis_server):
     if not start_chat.has_flag("--redis"):
-        pytest.skip("this chat server has no --redis flag yet")
+        pytest.fail(
+            f"The chat server takes no --redis flag: {where_taught('--redis')}", pytrace=False
+        )
     redis_server.stop()
     a = start_chat("--redis", redis_server.url, "--secret", "shared")
     assert "is not reachable" in a.log()
@@ -181,3 +185,57 @@ def test_what_chat_py_did_not_publish_is_ignored(start_shared, redis_server):
     wait_until(lambda: a.log().count("ignored") == 2, "two lines about what was ignored")
     bob.send({"type": "chat", "value": "still one room"})
     assert alice.recv_type("chat")["value"] == "still one room"
+
+
+def test_a_logout_on_one_process_closes_the_session_on_another(start_shared):
+    a, b = start_shared(), start_shared()
+    token = login(a, "alice")
+    there = connect_with(b, token, "alice")
+    assert post(a, "/logout", token=token).status == 204
+    assert close_code_of(there, timeout=2.2) == 4003
+    assert handshake(b, token).status == 401
+
+
+# The processes share the room again soon after Redis answers again.
+
+
+def is_chat_from(message, name):
+    return isinstance(message, dict) and message.get("type") == "chat" and message["from"] == name
+
+
+def test_chats_cross_the_processes_within_2_s_of_redis_coming_back(start_shared, redis_server):
+    servers = {"alice": start_shared(), "bob": start_shared()}
+    peers = {name: server.connect(name) for name, server in servers.items()}
+    peers["alice"].recv_type("join")
+    redis_server.stop()
+    time.sleep(4)
+    redis_server.start()  # returns once it answers PING
+    answering = time.monotonic()
+    crossed = {}  # receiver -> seconds after Redis answered when a chat of the other came
+    n = 0
+    while len(crossed) < 2 and time.monotonic() - answering < 5:
+        n += 1
+        for name, server in servers.items():
+            for _ in range(2):  # a connection closed with 1012 (a new epoch) reconnects
+                try:
+                    peers[name].send({"type": "chat", "value": f"{name} {n}"})
+                    break
+                except (websocket.WebSocketException, OSError):
+                    peers[name] = server.connect(name)
+        for name, peer in peers.items():
+            other = "bob" if name == "alice" else "alice"
+            end = time.monotonic() + 0.05
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    message = peer.recv(left)
+                except websocket.WebSocketTimeoutException:
+                    break
+                except (websocket.WebSocketException, OSError):
+                    peers[name] = servers[name].connect(name)
+                    break
+                if is_chat_from(message, other):
+                    crossed.setdefault(name, time.monotonic() - answering)
+    late = {name: crossed.get(name, "never (5 s)") for name in peers}
+    assert all(isinstance(t, float) and t <= 2.3 for t in late.values()), (
+        f"seconds after Redis answered again until a chat crossed, per receiver: {late}"
+    )

@@ -24,8 +24,12 @@ STEPS = [  # (the step's file, its marker, what the next step's checks say it la
     ("04_hub.py", "broadcast", "GET / should answer 200 with the chat page"),
     ("05_page.py", "page", "lesson 6 (lessons/06-typing.md) adds it"),
     ("06_typing.py", "typing", "lesson 7 (lessons/07-security.md)"),
+    ("07_security.py", "security", "lesson 8 (lessons/08-scale-out.md)"),
+    ("08_scale_out.py", "scale_out", "lesson 9 (lessons/09-rooms.md)"),
+    ("09_rooms.py", "rooms", "lesson 10 (lessons/10-nothing-lost.md)"),
+    ("10_nothing_lost.py", "history", "lesson 11 (lessons/11-going-live.md)"),
 ]
-MARKERS = [marker for _, marker, _ in STEPS] + ["security"]  # in the lessons' order
+MARKERS = [marker for _, marker, _ in STEPS] + ["going_live"]  # in the lessons' order
 
 
 def pytest_run(file, markers):
@@ -35,7 +39,7 @@ def pytest_run(file, markers):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
          "--chat", f"steps/{file}", "-m", " or ".join(markers)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400, check=False,
     )  # fmt: skip
     return done.returncode, done.stdout + done.stderr
 
@@ -47,8 +51,9 @@ def runs():
     for index, (file, _, _) in enumerate(STEPS):
         jobs[file, "own"] = MARKERS[: index + 1]
         jobs[file, "next"] = [MARKERS[index + 1]]
+    longest_first = sorted(jobs.items(), key=lambda job: -len(job[1]))
     with ThreadPoolExecutor(2) as pool:  # two cores: two runs at a time
-        futures = {key: pool.submit(pytest_run, key[0], markers) for key, markers in jobs.items()}
+        futures = {key: pool.submit(pytest_run, key[0], markers) for key, markers in longest_first}
         return {key: future.result() for key, future in futures.items()}
 
 
