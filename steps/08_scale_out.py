@@ -506,7 +506,7 @@ class Hub:
         self.clients = set()
         self.names = collections.Counter()  # connections per name
         self.due = []  # clients whose write pump runs at the next turn of the event loop
-        self.joining = 0  # clients on their way in (see Rooms.join)
+        self.joining = 0  # clients on their way in: RedisRooms.join (lesson 8) counts them
 
     def is_online(self, name):
         return name in self.names

@@ -539,7 +539,7 @@ class Hub:
         self.clients = set()
         self.names = collections.Counter()  # connections per name
         self.due = []  # clients whose write pump runs at the next turn of the event loop
-        self.joining = 0  # clients on their way in (see Rooms.join)
+        self.joining = 0  # clients on their way in: RedisRooms.join (lesson 8) counts them
 
     def is_online(self, name):
         return name in self.names
@@ -1153,7 +1153,7 @@ def valid_close(body):
 
 
 class Api(HostRule, tornado.web.RequestHandler):
-    """What /login, /logout and /rooms share: their state, CORS, and the bearer token."""
+    """What /login, /ticket, /logout and /rooms share: their state, CORS, and the bearer token."""
 
     def prepare(self):
         self.config = self.settings["config"]

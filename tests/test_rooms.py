@@ -24,6 +24,7 @@ from conftest import (
     ws_path,
 )
 
+ROOMS = "lesson 9 (lessons/09-rooms.md)"
 PRESENCE_LIMIT = 15.0  # seconds within which a dead process's users leave, as promised
 QUIET = 0.5  # seconds of silence that stand for "nothing arrives"
 
@@ -58,7 +59,9 @@ def enter(server, name, room=None):
 def get_rooms(server, authorization=None):
     """GET /rooms, with this Authorization header when given; (status, parsed JSON or None)."""
     headers = {} if authorization is None else {"Authorization": authorization}
-    return http_json(server, "GET", "rooms", headers=headers)
+    status, answer = http_json(server, "GET", "rooms", headers=headers)
+    assert status != 404, f"GET /rooms answered 404: {ROOMS} adds it"
+    return status, answer
 
 
 def rooms_of(server, name="roomwatcher"):
@@ -85,7 +88,7 @@ def chat_from(peer, sender, value, to=None):
 def needs_max_rooms(start_chat):
     """Fail at once, saying why, where the server has no --max-rooms flag yet."""
     assert start_chat.has_flag("--max-rooms"), (
-        "chat.py --help lists no --max-rooms flag; lesson 9 (lessons/09-rooms.md) adds it"
+        f"the server's --help lists no --max-rooms flag; {ROOMS} adds it"
     )
 
 
@@ -225,7 +228,7 @@ def test_a_direct_message_to_nobody_in_the_room_is_refused_and_sent_to_no_one(st
 def test_a_bad_room_name_gets_400_and_no_upgrade(start_chat, room):
     server = start_chat()
     status, response = handshake_status(server, room_path(login(server, "alice"), room))
-    assert status == 400, f"room={room!r} answered {response!r}"
+    assert status == 400, f"room={room!r} answered {response!r}, not 400: {ROOMS} checks room="
 
 
 def test_a_room_name_at_the_limits_is_accepted(start_chat):
