@@ -475,12 +475,10 @@ def load_module(path):
 
 @pytest.fixture
 def start_shared(start_chat, redis_server):
-    """start_shared() starts a chat.py on the test's Redis, with the secret all of them share."""
-    if not start_chat.has_flag("--redis"):
-        pytest.fail(
-            f"The chat server takes no --redis flag: {where_taught('--redis')}", pytrace=False
-        )
+    """start_shared() starts a chat.py on the test's Redis, with the secret all of them share.
 
+    A server without --redis fails to start, and the harness says which lesson adds it.
+    """
     tokens = {}  # one session per name on all of them, like one browser's tabs
 
     def start(*flags):

@@ -8,7 +8,7 @@ import pytest
 import websocket
 from test_hardening import close_code_of, connect_with, handshake, post
 
-from conftest import TIMEOUT, handshake_status, login, wait_until, where_taught, ws_path
+from conftest import TIMEOUT, handshake_status, login, wait_until, ws_path
 
 redis = pytest.importorskip("redis", reason="the redis package is missing: pip install redis")
 
@@ -157,10 +157,6 @@ def test_each_process_serves_its_own_clients_while_redis_is_away(start_shared, r
 
 
 def test_a_process_without_redis_at_start_serves_locally_then_joins(start_chat, redis_server):
-    if not start_chat.has_flag("--redis"):
-        pytest.fail(
-            f"The chat server takes no --redis flag: {where_taught('--redis')}", pytrace=False
-        )
     redis_server.stop()
     a = start_chat("--redis", redis_server.url, "--secret", "shared")
     assert "is not reachable" in a.log()
