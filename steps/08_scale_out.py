@@ -10,6 +10,7 @@ Lesson 9 adds rooms (room=, GET /rooms) and direct messages.
 import argparse
 import asyncio
 import base64
+import bisect
 import collections
 import errno
 import functools
@@ -53,6 +54,7 @@ PONG_WAIT = 60.0  # seconds allowed to hear anything (a pong, a message) from th
 PING_PERIOD = PONG_WAIT * 9 / 10  # seconds between pings; must be less than PONG_WAIT
 SEND_BUFFER = 256  # messages waiting for one client before it counts as too slow
 WRITE_BATCH = 64  # messages queued for a client that are written at once, not at the next turn
+PRESENCE_WAIT = 100e-6  # seconds a join or leave may wait to go out with others, per client
 MAX_MESSAGE_BYTES = 65536  # a bigger message closes the connection with 1009
 REJECTIONS_BEFORE_CLOSE = 10  # rate-limited messages in a row before close 1008
 SWEEP_PERIOD = 1.0  # seconds between keepalive sweeps over all clients; at most PING_PERIOD / 10
@@ -94,6 +96,14 @@ def text_frame(text):
     else:
         header = struct.pack("!BBQ", 0x81, 127, size)
     return header + payload
+
+
+PING = b"\x89\x00"  # FIN + ping opcode, no payload: chat.py's pings go out as frames too
+
+
+def pong_frame(data):
+    """The answer to a ping: a pong with the ping's payload (at most 125 bytes)."""
+    return struct.pack("!BB", 0x8A, len(data)) + data
 
 
 # Lesson 2: the upgrade. Go's Upgrader with CheckOrigin; Tornado's WebSocketHandler
@@ -225,6 +235,8 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         self.stream = self.ws_connection.stream  # the TCP connection, for prepared frames
         self.plain_tcp = not isinstance(self.stream, tornado.iostream.SSLIOStream)
         self.send = []  # Go's `send chan []byte`: frames for the write pump, SEND_BUFFER at most
+        self.seen = None  # in a room: how many of its hub's pending frames are in `send` or skipped
+        self.direct = None  # the socket, while the hub may write straight to it: see write_pump
         self.lagging = None  # a task waiting for the peer, while it does not keep up
         self.typing = False
         self.expires = self.token.expires
@@ -344,25 +356,36 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
             return self.drop(1000, "nothing heard within the pong wait")
         if now - self.pinged_at >= self.config.ping_period:
             self.pinged_at = now
-            self.ping()
+            self.queue(PING)  # behind what is queued, as Go's writePump does
 
     def queue(self, frame):
-        """Queue a prepared frame for the write pump; False if SEND_BUFFER frames wait already.
+        """Queue a frame for this client alone; False if SEND_BUFFER frames wait already.
 
         Go's hub puts the message in the client's channel, and the writePump
         goroutine, running in parallel, takes it out. Here the write pump runs at
         the next turn of the event loop and writes all that was queued by then in
-        one system call. Frames pile up only while the peer is not reading.
+        one system call. Frames for the whole room wait in the hub (Hub.deliver);
+        the room's frames from before this one go first.
         """
+        self.catch_up()
         if len(self.send) >= SEND_BUFFER:
             return False
         self.send.append(frame)
+        self.direct = None  # until the write pump has written it
         if self.lagging is None:
             if len(self.send) == 1:
                 self.hub.write_soon(self)
             elif len(self.send) >= WRITE_BATCH:  # Tornado may read many messages in one turn
                 self.write_pump()
         return True
+
+    def catch_up(self):
+        """Take the room's frames not yet written to this client into its own queue."""
+        if self.seen is None:
+            return  # not in the room (yet, or any more): the room's frames are not its own
+        pending = self.hub.pending
+        self.send.extend(pending[self.seen :])
+        self.seen = len(pending)
 
     def write_pump(self):
         """Write every queued frame at once; if the socket can't take it all, wait for the peer."""
@@ -380,8 +403,15 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
             except OSError:  # it would block, or the peer is gone: Tornado will know
                 sent = 0
             if sent == len(frames):
+                if not self.seen:  # it has had all the room's frames: see Hub.write_to_all
+                    self.direct = self.stream.socket
                 return
             frames = frames[sent:]
+        self.write_rest(frames)
+
+    def write_rest(self, frames):
+        """What the socket did not take goes through Tornado, which writes it when it can."""
+        self.direct = None
         try:
             written = self.stream.write(frames)
         except tornado.iostream.StreamClosedError:
@@ -413,6 +443,7 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
 
     def close(self, code=None, reason=None):
         """Tornado's close, after what is queued: the close frame comes last."""
+        self.catch_up()
         self.write_pump()
         if self.closed_with is None:
             self.closed_with = code
@@ -505,7 +536,12 @@ class Hub:
         self.rooms = rooms  # the hub of hubs, which forgets this one with its last client
         self.clients = set()
         self.names = collections.Counter()  # connections per name
-        self.due = []  # clients whose write pump runs at the next turn of the event loop
+        self.roster = []  # the names online, sorted, for a welcome: see online()
+        self.roster_texts = []  # the same names as JSON texts, in the same order
+        self.roster_json = None  # the whole list as JSON text, until the roster changes
+        self.pending = []  # frames for every client here, written at the next write
+        self.due = []  # clients with frames of their own, written at the next write
+        self.write_timer = None  # when the next write runs: see write_soon
         self.joining = 0  # clients on their way in: RedisRooms.join (lesson 8) counts them
 
     def is_online(self, name):
@@ -513,31 +549,53 @@ class Hub:
 
     def online(self):
         """The names in the room, sorted, for a welcome."""
-        return sorted(self.names)
+        return self.roster
+
+    def online_json(self):
+        """online() as JSON text, made once for all the welcomes until the roster changes."""
+        if self.roster_json is None:
+            self.roster_json = f"[{', '.join(self.roster_texts)}]"
+        return self.roster_json
+
+    def came_online(self, name):
+        at = bisect.bisect_left(self.roster, name)
+        self.roster.insert(at, name)
+        self.roster_texts.insert(at, json.dumps(name, ensure_ascii=False))
+        self.roster_json = None
+
+    def went_offline(self, name):
+        at = bisect.bisect_left(self.roster, name)
+        del self.roster[at], self.roster_texts[at]
+        self.roster_json = None
 
     def register(self, client):
         """Welcome the new connection, then announce a name that just came online."""
         came_online = not self.is_online(client.name)
         self.names[client.name] += 1
+        if came_online:
+            self.came_online(client.name)
         welcome = {
             "type": "welcome",
             "you": client.name,
-            "online": self.online(),
             "expires": client.expires,
         }
-        client.queue(prepare_frame(welcome))
+        client.seen = len(self.pending)  # what the room was sent before is not for it
+        client.queue(welcome_frame(welcome, self.online_json()))
         if came_online:
-            self.deliver({"type": "join", "from": client.name})
+            self.deliver({"type": "join", "from": client.name}, skip=client)
         self.clients.add(client)
 
     def unregister(self, client):
         """Forget a connection; a name leaves with its last connection."""
         if client not in self.clients:
             return
+        client.catch_up()  # what the room said before it left is still its own
+        client.seen = None
         self.clients.remove(client)
         self.names[client.name] -= 1
         if not self.names[client.name]:
             del self.names[client.name]
+            self.went_offline(client.name)
         if not self.is_online(client.name):
             self.deliver({"type": "leave", "from": client.name})
         elif client.typing:
@@ -545,30 +603,81 @@ class Hub:
         if not self.clients:
             self.rooms.forget(self)
 
-    def write_soon(self, client):
-        """Run the client's write pump at the next turn of the loop, with all others due."""
-        if not self.due:
-            asyncio.get_running_loop().call_soon(self.run_write_pumps)
-        self.due.append(client)
+    def write_soon(self, client=None, delay=0.0):
+        """Write what waits, for `client` and the room, at the next turn or within `delay` s."""
+        if client is not None:
+            self.due.append(client)
+        loop = asyncio.get_running_loop()
+        when = loop.time() + delay
+        if self.write_timer:
+            if self.write_timer.when() <= when:
+                return
+            self.write_timer.cancel()
+        self.write_timer = loop.call_at(when, self.run_write_pumps)
 
     def run_write_pumps(self):
+        self.write_timer = None
+        frames, self.pending = self.pending, []
         due, self.due = self.due, []
+        if frames:
+            self.write_to_all(frames)
         for client in due:
             client.write_pump()
+
+    def write_to_all(self, frames):
+        """The room's frames, in one write per client: straight to the socket where it may.
+
+        That is every client with nothing of its own queued, on plain TCP, keeping up
+        (client.direct, see Client.write_pump); the others' write pumps take them in turn.
+        """
+        data = b"".join(frames)
+        others = []
+        for client in self.clients:
+            socket = client.direct
+            if socket is None:
+                others.append(client)
+                continue
+            try:
+                sent = socket.send(data)
+            except OSError:  # it would block, or the peer is gone: Tornado will know
+                sent = 0
+            if sent < len(data):
+                client.write_rest(data[sent:])
+        for client in others:
+            client.send.extend(frames[client.seen :])
+            client.seen = 0
+            if len(client.send) > SEND_BUFFER:
+                # Go closes the client's send channel; nobody waits for a slow reader.
+                log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
+                client.drop(1008, "too slow: messages were piling up")
+            else:
+                client.write_pump()
 
     def broadcast(self, message, skip=None):
         """A chat or typing message for the whole room; here the room is this process."""
         self.deliver(message, skip)
 
     def deliver(self, message, skip=None):
-        """Queue one message for every client here but `skip`; drop whoever has no room for it."""
+        """Send one message to every client here but `skip`.
+
+        It is framed once and waits in `pending` for everyone: one write per client at the
+        next turn carries all that the room said meanwhile. A join or a leave may wait
+        longer, to go out with the others that a crowd coming or going makes.
+        """
         frame = prepare_frame(message)  # encoded and framed once, for everyone
-        too_slow = [c for c in self.clients if c is not skip and not c.queue(frame)]
-        for client in too_slow:
-            if client in self.clients:  # not dropped already, by the leave of another
-                # Go closes the client's send channel; nobody waits for a slow reader.
-                log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
-                client.drop(1008, "too slow: messages were piling up")
+        if skip is not None:
+            skip.catch_up()
+        self.pending.append(frame)
+        if skip is not None and skip.seen is not None:
+            skip.seen, skip.direct = len(self.pending), None  # skipped: see write_to_all
+        presence = message["type"] in ("join", "leave")
+        self.write_soon(delay=len(self.clients) * PRESENCE_WAIT if presence else 0.0)
+
+
+def welcome_frame(welcome, online):
+    """The welcome, with the roster (JSON text) spliced in as it is."""
+    text = json.dumps(welcome, ensure_ascii=False)
+    return text_frame(f'{text[:-1]}, "online": {online}}}')
 
 
 # Rooms: one hub per room, the map of hubs proposed in gorilla/websocket's issue #33 (its
@@ -1002,7 +1111,16 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
             if self.client_terminated:
                 return None
             return self._run_callback(self.handler.on_message, text)
+        if opcode == 0x9 and not self.client_terminated:  # Tornado would write the pong
+            # itself, ahead of what is queued; it goes through the write pump instead
+            self.handler.queue(pong_frame(data))
+            return self._run_callback(self.handler.on_ping, data)
         return super()._handle_message(opcode, data)
+
+    def close(self, code=None, reason=None):
+        """Nothing may follow the close frame: from here on the hub writes through the pump."""
+        self.handler.direct = None
+        super().close(code, reason)
 
     def fail(self, code, reason):
         """A frame that breaks the RFC: log it, and close with `code` at once."""
@@ -1198,6 +1316,9 @@ class RedisHub(Hub):
 
     def online(self):
         return sorted(set(self.names).union(*self.rosters.values()))
+
+    def online_json(self):
+        return json.dumps(self.online(), ensure_ascii=False)  # made afresh: other processes' too
 
     def register(self, client):
         super().register(client)
