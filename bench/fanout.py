@@ -14,6 +14,7 @@ Usage, from the project's root:
     python bench/fanout.py --receivers 100 --senders 4 --rate 500 --duration 5
     python bench/fanout.py --url http://127.0.0.1:8080/ --receivers 10 --rate 20
     python bench/fanout.py --idle 1000              # the server's memory per idle connection
+    python bench/fanout.py --connect 2000           # how long 2000 users take to come in
 
 --url uses a chat that is already running; mind its limits: --rate limits each sender (each
 has a name of its own), and every connection comes from this machine's one address, so start
@@ -26,6 +27,7 @@ import argparse
 import array
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -63,6 +65,7 @@ READY_TIMEOUT = 120.0  # seconds for every worker to have all its connections op
 WORD_TIMEOUT = 180.0  # seconds a worker waits for the main process's next word
 RESULT_MARGIN = 30.0  # seconds past a step's duration and drain to wait for the results
 IDLE_SETTLE = 1.0  # seconds to let the server settle before reading its memory
+LOGINS_AT_ONCE = 16  # POST /login in flight at once, for --connect
 READ_SIZE = 65536  # bytes asked of the socket at once: many frames per read
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA  # WebSocket opcodes (RFC 6455, 5.2)
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # fixed by RFC 6455, 1.3
@@ -86,6 +89,7 @@ class Job:
     rate: float  # chats a second, all senders together
     size: int  # bytes in each chat's value
     drain: float  # seconds to wait for late chats after the last one was due
+    receiver_paths: list = None  # for --connect: a /ws?token=... per receiver, a name each
 
 
 class Tally:
@@ -254,16 +258,17 @@ def chat_message(due_ns, sender, seq, size):
     return json.dumps({"type": "chat", "value": value.ljust(size, "x")})
 
 
-async def open_peers(job, path, count, tally, counts):
+async def open_peers(job, paths, tally, counts):
+    """One connection for each path, CONNECTING_AT_ONCE at a time, each with its welcome."""
     at_once = asyncio.Semaphore(CONNECTING_AT_ONCE)
 
-    async def open_one():
+    async def open_one(path):
         peer = Peer(tally, counts)
         async with at_once:
             await peer.open(job.host, job.port, path)
         return peer
 
-    return await asyncio.gather(*(open_one() for _ in range(count)))
+    return await asyncio.gather(*(open_one(path) for path in paths))
 
 
 async def send_chats(peer, sender, job, start_ns, tally):
@@ -303,8 +308,9 @@ async def word_from_main(pipe):
 async def run_worker(pipe, job):
     """Open the connections, run the step when told to "go", then report."""
     tally = Tally(job.senders, job.messages)
-    receivers = await open_peers(job, job.receiver_path, job.receivers, tally, True)
-    opening = (open_peers(job, path, 1, tally, False) for path in job.sender_paths)
+    paths = job.receiver_paths or [job.receiver_path] * job.receivers
+    receivers = await open_peers(job, paths, tally, True)
+    opening = (open_peers(job, [path], tally, False) for path in job.sender_paths)
     senders = [peer for (peer,) in await asyncio.gather(*opening)]
     pipe.send(("ready", None))
     word, start_ns = await word_from_main(pipe)
@@ -480,7 +486,15 @@ def summarize(receivers, senders, rate, duration, start_ns, results, server_cpu)
         "max_ms": latencies[-1] if latencies else None,
         "client_cpu": max(r["cpu"] for r in results),  # the busiest worker
         "server_cpu": server_cpu,  # None for a chat we did not start
+        "server_us_per_delivery": per_delivery_us(server_cpu, total["delivered"] / seconds),
     }
+
+
+def per_delivery_us(server_cpu, delivered_per_s):
+    """The server's CPU time per delivery, in µs: its cores used over the deliveries a second."""
+    if server_cpu is None or not delivered_per_s:
+        return None
+    return server_cpu / delivered_per_s * 1e6
 
 
 def percentile(ordered, fraction):
@@ -536,6 +550,38 @@ def measure_idle(url, server_pid, count, workers):
     }
 
 
+def measure_connect(url, server_pid, count, workers):
+    """`count` users come in at once, a name each: login, handshake, welcome; how long it takes.
+
+    Each name's first connection is announced to everyone already in the room, as the page's
+    users would be: `count` joins, each for up to `count` clients.
+    """
+    names = [f"bench-user-{i}" for i in range(count)]
+    cpu, start = cpu_seconds(server_pid), time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(LOGINS_AT_ONCE) as pool:
+        tokens = list(pool.map(lambda name: token(url, name), names))
+    logged_in = time.perf_counter()
+    nothing_to_send = {"senders": 0, "rate": 1, "duration": 0, "size": 1, "drain": 0}
+    jobs = plan_jobs(url, count, workers=workers, name="bench-idle", **nothing_to_send)
+    for index, job in enumerate(jobs):
+        job.receiver_paths = [ws_path(t) for t in tokens[index :: len(jobs)]]
+        job.receivers = len(job.receiver_paths)
+    with worker_processes(jobs) as pipes:
+        hear_all(pipes, "ready", READY_TIMEOUT)
+        welcomed = time.perf_counter()
+        server_cpu = cpu_seconds(server_pid)
+        tell_all(pipes, "stop")
+        results = hear_all(pipes, "result", RESULT_MARGIN)
+    return {
+        "connections": count,
+        "login_s": logged_in - start,
+        "connect_s": welcomed - logged_in,
+        "total_s": welcomed - start,
+        "server_cpu_s": None if cpu is None else server_cpu - cpu,
+        "dropped": sum(r["dropped"] for r in results),
+    }
+
+
 # The chat server, when we start it ourselves, and what /proc says about it.
 
 
@@ -584,6 +630,7 @@ COLUMNS = [  # heading, key, format
     ("max ms", "max_ms", "{:,.1f}"),
     ("client CPU", "client_cpu", "{:.0%}"),
     ("server CPU", "server_cpu", "{:.0%}"),
+    ("server µs per delivery", "server_us_per_delivery", "{:,.1f}"),
 ]
 
 IDLE_COLUMNS = [
@@ -591,6 +638,16 @@ IDLE_COLUMNS = [
     ("server RSS before, MiB", "rss_before_mib", "{:,.1f}"),
     ("server RSS after, MiB", "rss_after_mib", "{:,.1f}"),
     ("KiB per connection", "kib_per_connection", "{:,.1f}"),
+    ("dropped", "dropped", "{:,}"),
+]
+
+
+CONNECT_COLUMNS = [
+    ("users", "connections", "{:,}"),
+    ("logins, s", "login_s", "{:,.2f}"),
+    ("handshakes and welcomes, s", "connect_s", "{:,.2f}"),
+    ("in all, s", "total_s", "{:,.2f}"),
+    ("server CPU, s", "server_cpu_s", "{:,.2f}"),
     ("dropped", "dropped", "{:,}"),
 ]
 
@@ -675,6 +732,8 @@ def parse_args(argv=None):
     add("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
         help="client processes (default: one per core, %(default)s)")  # fmt: skip
     add("--idle", type=int, metavar="N", help="hold N idle connections; memory per connection")
+    add("--connect", type=int, metavar="N",
+        help="N users, a name each, come in at once: how long until all are welcomed")  # fmt: skip
     add("--out", metavar="FILE", help="also write the report to this file")
     add("--plot", metavar="FILE", help="save a plot here (PNG)")
     args = parser.parse_args(argv)
@@ -688,6 +747,8 @@ def parse_args(argv=None):
         parser.error("--size must be 1 to 60000")
     if args.idle is not None and (args.idle < 1 or args.url):
         parser.error("--idle needs N >= 1 and a chat started here (no --url): it reads its memory")
+    if args.connect is not None and args.connect < 1:
+        parser.error("--connect needs N >= 1")
     return args
 
 
@@ -708,12 +769,15 @@ def main(argv=None):
 
 
 def run(args):
-    """The report as Markdown, and the sweep's rows (None for --idle)."""
+    """The report as Markdown, and the sweep's rows (None for --idle and --connect)."""
     rows = None
     with chat_server(args.url) as (url, pid):
         if args.idle:
             row = measure_idle(url, pid, args.idle, args.workers)
             report = markdown_table([row], IDLE_COLUMNS)
+        elif args.connect:
+            row = measure_connect(url, pid, args.connect, args.workers)
+            report = markdown_table([row], CONNECT_COLUMNS)
         else:
             rows = sweep(
                 url,

@@ -47,6 +47,21 @@ def test_a_small_fanout_reaches_every_receiver_once_and_in_order(start_chat):
     assert int(row["rejected"]) == 0
     assert int(row["receivers"]) == 5
     assert row["p99 ms"] != "n/a", "every chat arrived, so there are latencies"
+    assert row["server µs per delivery"] == "n/a", "a chat it did not start: no CPU to read"
+
+
+def test_a_fanout_on_its_own_chat_says_what_a_delivery_costs_the_server():
+    (row,) = run_bench("--receivers", "5", "--senders", "1", "--rate", "20", "--duration", "1")
+    assert int(row["lost"]) == 0
+    assert float(row["server µs per delivery"]) > 0
+
+
+def test_users_coming_in_at_once_are_all_welcomed_and_timed():
+    (row,) = run_bench("--connect", "20")
+    assert int(row["users"]) == 20
+    assert int(row["dropped"]) == 0
+    assert float(row["logins, s"]) > 0
+    assert float(row["in all, s"]) >= float(row["handshakes and welcomes, s"]) > 0
 
 
 def test_idle_connections_cost_the_server_memory():
