@@ -536,7 +536,7 @@ class Hub:
         self.rooms = rooms  # the hub of hubs, which forgets this one with its last client
         self.clients = set()
         self.names = collections.Counter()  # connections per name
-        self.roster = []  # the names online, sorted, for a welcome: see online()
+        self.roster = []  # the names connected here, sorted, for a welcome: see online()
         self.roster_texts = []  # the same names as JSON texts, in the same order
         self.roster_json = None  # the whole list as JSON text, until the roster changes
         self.pending = []  # frames for every client here, written at the next write
@@ -557,13 +557,13 @@ class Hub:
             self.roster_json = f"[{', '.join(self.roster_texts)}]"
         return self.roster_json
 
-    def came_online(self, name):
+    def add_to_roster(self, name):
         at = bisect.bisect_left(self.roster, name)
         self.roster.insert(at, name)
         self.roster_texts.insert(at, json.dumps(name, ensure_ascii=False))
         self.roster_json = None
 
-    def went_offline(self, name):
+    def drop_from_roster(self, name):
         at = bisect.bisect_left(self.roster, name)
         del self.roster[at], self.roster_texts[at]
         self.roster_json = None
@@ -571,9 +571,9 @@ class Hub:
     def register(self, client):
         """Welcome the new connection, then announce a name that just came online."""
         came_online = not self.is_online(client.name)
+        if not self.names[client.name]:  # first here, if not first anywhere (lesson 8)
+            self.add_to_roster(client.name)
         self.names[client.name] += 1
-        if came_online:
-            self.came_online(client.name)
         welcome = {
             "type": "welcome",
             "you": client.name,
@@ -595,7 +595,7 @@ class Hub:
         self.names[client.name] -= 1
         if not self.names[client.name]:
             del self.names[client.name]
-            self.went_offline(client.name)
+            self.drop_from_roster(client.name)
         if not self.is_online(client.name):
             self.deliver({"type": "leave", "from": client.name})
         elif client.typing:

@@ -96,6 +96,25 @@ def test_a_name_joins_and_leaves_once_wherever_its_tabs_are(start_shared):
         peer.nothing_within(0.3)
 
 
+def test_a_name_that_came_in_elsewhere_first_leaves_everywhere(start_shared):
+    """zoe's tab on b opens when b already knows her from a: closing it must not break b."""
+    a, b = start_shared(), start_shared()
+    dave_on_b = b.connect("dave")
+    carol_on_a, zoe_on_a = a.connect("carol"), a.connect("zoe")
+    assert {dave_on_b.recv_type("join")["from"] for _ in range(2)} == {"carol", "zoe"}
+    zoe_on_b = b.connect("zoe")
+    zoe_on_b.send({"type": "chat", "value": "from b"})
+    for peer in (carol_on_a, dave_on_b):  # once carol has it, a has heard zoe is on b too
+        assert peer.recv_type("chat")["value"] == "from b"
+    zoe_on_b.close()
+    zoe_on_a.send({"type": "chat", "value": "still here"})
+    for peer in (carol_on_a, dave_on_b):
+        assert peer.recv_type("chat")["value"] == "still here"
+    zoe_on_a.close()
+    for peer in (carol_on_a, dave_on_b):
+        assert peer.recv_type("leave") == {"type": "leave", "from": "zoe"}
+
+
 def test_messages_from_each_sender_keep_their_order_across_processes(start_shared):
     a, b, c = start_shared(), start_shared(), start_shared()
     alice, dave = a.connect("alice"), b.connect("dave")
