@@ -185,6 +185,12 @@ def start_chat(request):
     yield start
     for server in servers:
         server.stop()
+    for server in servers:  # bad input gets an answer, never an exception inside the server
+        crash = re.search(r"^Traceback.*?^\S.*$", server.log(), re.MULTILINE | re.DOTALL)
+        if crash:
+            pytest.fail(
+                f"{server.script.name} raised, during this test:\n{crash[0]}", pytrace=False
+            )
 
 
 @pytest.fixture
