@@ -191,8 +191,24 @@ class HostRule:
 ROOM_WIDE = object()  # a chat without "to" ("to": null is a bad "to", not none)
 
 
+class ShortQueue(list):
+    """A deque for an IOStream's write queues, which hold a few entries at a time.
+
+    An empty deque costs 760 bytes (it allocates a block of 64 slots up front), an empty
+    list 56, and a stream has two, for every client. Tornado uses only append, [0],
+    [-1], len, iteration, clear and popleft on them.
+    """
+
+    __slots__ = ()
+
+    def popleft(self):
+        return self.pop(0)
+
+
 class Client(HostRule, tornado.websocket.WebSocketHandler):
     """One connection: Go's serveWs and Client in one, since Tornado makes a handler per connection."""
+
+    frames_in_a_turn = 0  # see Protocol._receive_frame
 
     async def prepare(self):
         """Check the handshake before any upgrade: Host, credential, Origin, room, then limits."""
@@ -258,10 +274,10 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         await self.rooms.join(self)
 
     def forget_the_handshake(self):
-        """Free what Tornado keeps of the handshake but no longer needs: about 3 KiB a client.
+        """Free what Tornado keeps of the handshake but no longer needs: about 5 KiB a client.
 
-        The request and its headers stay referenced from Tornado's coroutines, so they
-        are emptied in place. The token leaves the URI too, so no later log line has it.
+        The request stays referenced from the handler, so it is emptied in place. The
+        token leaves the URI too, so no later log line has it.
         """
         request = self.request
         request.headers.clear()
@@ -269,6 +285,12 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         request.query = ""
         request.arguments = request.query_arguments = {}
         self._headers = self.ui = None  # the 101's headers are sent; no templates here
+        # The HTTP/1 connection is done with: Tornado took the stream from it (detach),
+        # and finish(), flush() and write(), which would use it, now raise.
+        request.connection = request.server_connection = None
+        stream = self.stream  # its two deques, 1.5 KiB, become lists: see ShortQueue
+        stream._write_buffer._buffers = ShortQueue(stream._write_buffer._buffers)
+        stream._write_futures = ShortQueue(stream._write_futures)
 
     # Lesson 3: the client's two pumps. In Go, readPump is a goroutine looping over
     # ReadMessage; Tornado runs that loop itself and calls on_message for each message.
@@ -1068,6 +1090,9 @@ def chat_error(text, max_bytes):
     return None
 
 
+FRAME_LOOPS = set()  # the running frame loops: see Protocol._receive_frame_loop
+
+
 class Protocol(tornado.websocket.WebSocketProtocol13):
     """Tornado's frame reader, with the closes that RFC 6455 asks for.
 
@@ -1078,7 +1103,20 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
 
     OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
     cut = False  # True once chat.py closed the connection and reads nothing more
-    frames_in_a_turn = 0
+
+    async def _receive_frame_loop(self):
+        """Run Tornado's frame loop as a task of its own, and return at once.
+
+        Tornado awaits the loop from the handler's get(), which keeps the whole chain of
+        the upgrade alive for as long as the connection lives: the handler's _execute
+        task, get(), accept_connection() and the HTTP/1 connection's coroutines, with
+        their frames, futures and contexts (about 1.4 KiB a client). get() has nothing
+        left to do after the upgrade, so it may end; on_ws_connection_close still runs
+        when the loop ends. (Not an attribute: a 30th would unshare this dict's keys.)
+        """
+        task = asyncio.ensure_future(super()._receive_frame_loop())
+        FRAME_LOOPS.add(task)  # asyncio itself keeps only a weak reference
+        task.add_done_callback(FRAME_LOOPS.discard)
 
     async def _receive_frame(self):
         await self.read_frame()
@@ -1087,9 +1125,12 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
         # Frames already read resolve at once, so a peer that sends many keeps the loop.
         # Tornado lets the others in every 256 small frames; pongs, which the rate does
         # not count, would hold it for ~10 ms each time. Every 16 frames bounds that.
-        self.frames_in_a_turn += 1
-        if self.frames_in_a_turn == 16:
-            self.frames_in_a_turn = 0
+        # The count is the handler's: Tornado gives this object 29 attributes, and a
+        # 30th would unshare its keys, 1.3 KiB more a client from its first pong on.
+        handler = self.handler
+        handler.frames_in_a_turn += 1
+        if handler.frames_in_a_turn == 16:
+            handler.frames_in_a_turn = 0
             await asyncio.sleep(0)
 
     async def read_frame(self):
