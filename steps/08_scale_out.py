@@ -267,7 +267,7 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         await self.rooms.join(self)
 
     def forget_the_handshake(self):
-        """Free what Tornado keeps of the handshake but no longer needs: about 5 KiB a client.
+        """Free what Tornado keeps of the handshake but no longer needs: several KiB a client.
 
         The request stays referenced from the handler, so it is emptied in place. The
         token leaves the URI too, so no later log line has it.
