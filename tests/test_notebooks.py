@@ -118,6 +118,15 @@ def test_a_notebook_starts_and_stops_its_own_chat_when_none_answers():
         assert not is_running(pid), f"chat.py (pid {pid}) is still running"
 
 
+def test_the_performance_notebook_measures_its_own_chat_fully():
+    """With a chat of its own, 06 has the server's pid: CPU and memory are measured too."""
+    client = notebook_client("06-performance.ipynb")
+    client.execute(env=kernel_env(f"http://127.0.0.1:{free_port()}"))
+    output = printed(client.nb)
+    assert "Started chat.py" in output and "not measured" not in output
+    assert re.search(r"\| 300 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0 \|", output), output
+
+
 def test_notebooks_are_stored_without_outputs():
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     assert {path.name for path in paths} >= set(STEPS)
