@@ -1498,7 +1498,9 @@ class RedisRooms(Rooms):
             await asyncio.wait_for(confirmed, 5)
             for process, rooms in (await self.presence()).items():
                 hub.set_roster(process, set(rooms.get(hub.room, ())))
-        except (redis.RedisError, OSError, TimeoutError):
+        # redis-py may drop the pub/sub connection under a command being sent, when the
+        # task reading from it finds Redis gone; that command then raises AttributeError.
+        except (redis.RedisError, OSError, TimeoutError, AttributeError):
             pass  # relay_forever() hears of it too, and subscribes again
 
     async def unsubscribe(self, room):
@@ -1506,7 +1508,7 @@ class RedisRooms(Rooms):
             async with self.subscribing:
                 if self.connected and room not in self.hubs:  # not opened again meanwhile
                     await self.pubsub.unsubscribe(ROOM_CHANNEL + room)
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, OSError, AttributeError):  # AttributeError: see subscribe
             pass
 
     async def listing(self):

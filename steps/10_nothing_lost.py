@@ -1660,7 +1660,9 @@ class RedisRooms(Rooms):
             for process, rooms in (await self.presence()).items():
                 hub.set_roster(process, set(rooms.get(hub.room, ())))
             return True
-        except (redis.RedisError, OSError, TimeoutError):
+        # redis-py may drop the pub/sub connection under a command being sent, when the
+        # task reading from it finds Redis gone; that command then raises AttributeError.
+        except (redis.RedisError, OSError, TimeoutError, AttributeError):
             return False  # relay_forever() hears of it too, and subscribes again
 
     async def unsubscribe(self, room):
@@ -1668,7 +1670,7 @@ class RedisRooms(Rooms):
             async with self.subscribing:
                 if self.connected and room not in self.hubs:  # not opened again meanwhile
                     await self.pubsub.unsubscribe(ROOM_CHANNEL + room)
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, OSError, AttributeError):  # AttributeError: see subscribe
             pass
 
     async def listing(self):
