@@ -508,6 +508,11 @@ class Client(HostRule, tornado.websocket.WebSocketHandler):
         self.leave()
         self.close(code, reason)
 
+    def drop_too_slow(self):
+        """Go closes the client's send channel: nobody waits for a slow reader."""
+        log.info("%s: %d messages waiting, dropping", self.name, SEND_BUFFER)
+        self.drop(1008, "too slow: messages were piling up")
+
     def cut_off(self, code, reason):
         """Drop a client that floods, and read nothing more from it: no goodbye awaited."""
         self.closed_with = code
@@ -705,9 +710,7 @@ class Hub:
             client.send.extend(frames[client.seen :])
             client.seen = 0
             if len(client.send) > SEND_BUFFER:
-                # Go closes the client's send channel; nobody waits for a slow reader.
-                log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
-                client.drop(1008, "too slow: messages were piling up")
+                client.drop_too_slow()
             else:
                 client.write_pump()
 
@@ -757,9 +760,7 @@ class Hub:
         clients = [c for c in self.clients if c.name == name or c.session == session]
         for client in clients:
             if not client.queue(frame) and client in self.clients:
-                # Go closes the client's send channel; nobody waits for a slow reader.
-                log.info("%s: %d messages waiting, dropping", client.name, SEND_BUFFER)
-                client.drop(1008, "too slow: messages were piling up")
+                client.drop_too_slow()
 
 
 def welcome_frame(welcome, online, chats):
