@@ -12,11 +12,12 @@ import time
 
 import pytest
 import websocket
-from chat_process import resident_kib
+from chat_process import CHAT, resident_kib
 
 from conftest import (
     TIMEOUT,
     Peer,
+    RawPeer,
     handshake_status,
     http_json,
     login,
@@ -185,6 +186,31 @@ def test_a_direct_message_reaches_both_sides_once_and_nobody_else(start_chat):
         assert peer.recv() == {"type": "typing", "from": "alice", "value": True}
     alice1.nothing_within(QUIET)
     bob_elsewhere.nothing_within(QUIET)
+
+
+def test_a_reader_too_slow_for_its_direct_messages_is_dropped(start_chat):
+    """Direct messages are queued one client at a time: the 256-frame rule holds there too."""
+    server = start_chat(unlimited=True)
+    alice = server.connect("alice")
+    slow = RawPeer(server, "slowpoke", receive_buffer=4096)
+    assert alice.recv_type("join")["from"] == "slowpoke"
+    text = "x" * 4000
+    answered, leaves = 0, []
+    # Rounds of 100 direct messages, 12 MB in all, each round read (her copies, or the
+    # refusals once slowpoke is gone) before the next: only slowpoke lags.
+    for first in range(0, 3000, 100):
+        for n in range(first, first + 100):
+            alice.send({"type": "chat", "to": "slowpoke", "value": f"{n}:{text}"})
+        while answered < first + 100:
+            message = alice.recv(timeout=10)
+            if message["type"] in ("chat", "error"):
+                answered += 1
+            elif message["type"] == "leave":
+                leaves.append(message["from"])
+    assert leaves == ["slowpoke"], "alice should have been told that slowpoke left"
+    if server.script == CHAT:  # what it logs is up to each server
+        assert "slowpoke: 256 messages waiting, dropping" in server.log()
+    slow.close()
 
 
 def test_a_direct_message_to_oneself_reaches_only_ones_own_connections(start_chat):
