@@ -194,18 +194,20 @@ def on_ports_of_its_own(commands):
 def start_until_ctrl_c(command, env):
     """Start a command that runs until Ctrl-C; fail unless it starts as it should.
 
-    chat.py must print its first line, `Chat running at ...`, with the port it was given; any
-    other server (redis-server) must come to listen on its --port.
+    chat.py or a step file must print its first line, `Chat running at ...`, with the port it
+    was given, once it has taken over SIGINT (a step listens before that: a Ctrl-C as soon as
+    the port answers could still end it with a traceback); any other server (redis-server)
+    must come to listen on its --port.
     """
     words = shlex.split(command)
-    if words[:2] == ["python", "chat.py"]:
+    if words[0] == "python" and (words[1] == "chat.py" or words[1].startswith("steps/")):
         try:
-            chat = ChatProcess(ROOT / "chat.py", words[2:], env)
+            chat = ChatProcess(ROOT / words[1], words[2:], env)
         except NotStarted as error:
             raise AssertionError(f"$ {command}\n{error}") from None
         wanted = re.search(r"--port (\d+)", command)
         scheme = "https" if "--certfile" in words else "http"
-        if wanted:
+        if wanted and wanted[1] != "0":
             assert chat.port == int(wanted[1]), f"$ {command}\nprinted {chat.first_line!r}"
         assert chat.url.startswith(scheme + "://"), f"$ {command}\nprinted {chat.first_line!r}"
         # It answers a request, as a person's browser would before any Ctrl-C (its Host rule
