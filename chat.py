@@ -55,6 +55,7 @@ PING_PERIOD = PONG_WAIT * 9 / 10  # seconds between pings; must be less than PON
 SEND_BUFFER = 256  # messages waiting for one client before it counts as too slow
 WRITE_BATCH = 64  # messages queued for a client that are written at once, not at the next turn
 PRESENCE_WAIT = 100e-6  # seconds a join or leave may wait to go out with others, per client
+PRESENCE_BATCH = SEND_BUFFER // 2  # frames that wait so at most: half a slow client's queue
 MAX_MESSAGE_BYTES = 65536  # a bigger message closes the connection with 1009
 REJECTIONS_BEFORE_CLOSE = 10  # rate-limited messages in a row before close 1008
 SWEEP_PERIOD = 1.0  # seconds between keepalive sweeps over all clients; at most PING_PERIOD / 10
@@ -603,7 +604,8 @@ class Hub:
         self.roster_json = None  # the whole list as JSON text, until the roster changes
         self.pending = []  # frames for every client here, written at the next write
         self.due = []  # clients with frames of their own, written at the next write
-        self.write_timer = None  # when the next write runs: see write_soon
+        self.write_timer = None  # when the room's frames are written: see write_soon
+        self.due_timer = None  # when the due clients' own frames are written
         self.joining = 0  # clients on their way in: RedisRooms.join (lesson 8) counts them
 
     def is_online(self, name):
@@ -669,23 +671,33 @@ class Hub:
             self.rooms.forget(self)
 
     def write_soon(self, client=None, delay=0.0):
-        """Write what waits, for `client` and the room, at the next turn or within `delay` s."""
+        """Write `client`'s own frames at the next turn; the room's within `delay` s.
+
+        The two wait apart: a welcome goes out at once while the joins of a crowd
+        coming in wait for each other (client.queue takes the room's frames first).
+        """
+        loop = asyncio.get_running_loop()
         if client is not None:
             self.due.append(client)
-        loop = asyncio.get_running_loop()
+            if self.due_timer is None:
+                self.due_timer = loop.call_soon(self.run_write_pumps)
+            return
         when = loop.time() + delay
         if self.write_timer:
             if self.write_timer.when() <= when:
                 return
             self.write_timer.cancel()
-        self.write_timer = loop.call_at(when, self.run_write_pumps)
+        self.write_timer = loop.call_at(when, self.write_room)
 
-    def run_write_pumps(self):
+    def write_room(self):
         self.write_timer = None
         frames, self.pending = self.pending, []
-        due, self.due = self.due, []
         if frames:
             self.write_to_all(frames)
+
+    def run_write_pumps(self):
+        self.due_timer = None
+        due, self.due = self.due, []
         for client in due:
             client.write_pump()
 
@@ -755,7 +767,7 @@ class Hub:
         self.pending.append(frame)
         if skip is not None and skip.seen is not None:
             skip.seen, skip.direct = len(self.pending), None  # skipped: see write_to_all
-        presence = message["type"] in ("join", "leave")
+        presence = message["type"] in ("join", "leave") and len(self.pending) < PRESENCE_BATCH
         self.write_soon(delay=len(self.clients) * PRESENCE_WAIT if presence else 0.0)
 
     def deliver_to(self, name, session, frame):
