@@ -1507,22 +1507,28 @@ class RedisRooms(Rooms):
             channel = ROOM_CHANNEL + hub.room
             confirmed = self.confirmed[channel] = asyncio.get_running_loop().create_future()
             async with self.subscribing:
-                await self.pubsub.subscribe(channel)
+                await self.on_pubsub(self.pubsub.subscribe, channel)
             await asyncio.wait_for(confirmed, 5)
             for process, rooms in (await self.presence()).items():
                 hub.set_roster(process, set(rooms.get(hub.room, ())))
-        # redis-py may drop the pub/sub connection under a command being sent, when the
-        # task reading from it finds Redis gone; that command then raises AttributeError.
-        except (redis.RedisError, OSError, TimeoutError, AttributeError):
+        except (redis.RedisError, OSError, TimeoutError):
             pass  # relay_forever() hears of it too, and subscribes again
 
     async def unsubscribe(self, room):
         try:
             async with self.subscribing:
                 if self.connected and room not in self.hubs:  # not opened again meanwhile
-                    await self.pubsub.unsubscribe(ROOM_CHANNEL + room)
-        except (redis.RedisError, OSError, AttributeError):  # AttributeError: see subscribe
+                    await self.on_pubsub(self.pubsub.unsubscribe, ROOM_CHANNEL + room)
+        except (redis.RedisError, OSError):
             pass
+
+    async def on_pubsub(self, command, channel):
+        """A (un)subscribe; redis-py may drop the pub/sub connection under it, when the task
+        reading from it finds Redis gone, and the command then raises AttributeError."""
+        try:
+            await command(channel)
+        except AttributeError as dropped:
+            raise redis.ConnectionError("Redis went away during the command") from dropped
 
     async def listing(self):
         """Every process's rooms: distinct names per room, from all the presence keys."""
