@@ -209,8 +209,6 @@ class ShortQueue(list):
 class Client(HostRule, tornado.websocket.WebSocketHandler):
     """One connection: Go's serveWs and Client in one, since Tornado makes a handler per connection."""
 
-    frames_in_a_turn = 0  # see Protocol._receive_frame
-
     async def prepare(self):
         """Check the handshake before any upgrade: Host, credential, Origin, room, then limits."""
         self.config = self.settings["config"]
@@ -1118,36 +1116,63 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
     cut = False  # True once chat.py closed the connection and reads nothing more
 
     async def _receive_frame_loop(self):
-        """Run Tornado's frame loop as a task of its own, and return at once.
+        """Run the frame loop, read_frames, as a task of its own, and return at once.
 
-        Tornado awaits the loop from the handler's get(), which keeps the whole chain of
+        Tornado awaits its loop from the handler's get(), which keeps the whole chain of
         the upgrade alive for as long as the connection lives: the handler's _execute
         task, get(), accept_connection() and the HTTP/1 connection's coroutines, with
         their frames, futures and contexts (about 1.4 KiB a client). get() has nothing
-        left to do after the upgrade, so it may end; on_ws_connection_close still runs
-        when the loop ends. (Not an attribute: a 30th would unshare this dict's keys.)
+        left to do after the upgrade, so it may end. (The task is not an attribute: a
+        30th would unshare this object's keys, 1.3 KiB more a client.)
         """
-        task = asyncio.ensure_future(super()._receive_frame_loop())
+        task = asyncio.ensure_future(self.read_frames())
         FRAME_LOOPS.add(task)  # asyncio itself keeps only a weak reference
         task.add_done_callback(FRAME_LOOPS.discard)
 
-    async def _receive_frame(self):
-        await self.read_frame()
-        if self.cut:
-            await self.discard_then_close()
-        # Frames already read resolve at once, so a peer that sends many keeps the loop.
-        # Tornado lets the others in every 256 small frames; pongs, which the rate does
-        # not count, would hold it for ~10 ms each time. Every 16 frames bounds that.
-        # The count is the handler's: Tornado gives this object 29 attributes, and a
-        # 30th would unshare its keys, 1.3 KiB more a client from its first pong on.
-        handler = self.handler
-        handler.frames_in_a_turn += 1
-        if handler.frames_in_a_turn == 16:
-            handler.frames_in_a_turn = 0
-            await asyncio.sleep(0)
+    async def read_frames(self):
+        """Tornado's frame loop, but one read takes all that the peer has sent.
 
-    async def read_frame(self):
-        header, second = await self._read_bytes(2)
+        Tornado reads a frame in three or four small reads, and the first leaves the rest
+        in its buffer, which makes it stop watching the socket and start again: two
+        epoll_ctl calls a message, and a future for each read. Here each read takes what
+        has come, and every whole frame in it is handled. Neither frames already read nor
+        a read of bytes at hand gives the event loop a turn, so the loop lets the others
+        in every 16 of them; Tornado does every 256 small frames, and pongs, which the
+        rate does not count, would hold it for ~10 ms each time.
+        """
+        unread = bytearray()
+        work = 0
+        try:
+            while not self.client_terminated:
+                unread += await self.stream.read_bytes(MAX_MESSAGE_BYTES, partial=True)
+                work += 1
+                while not self.client_terminated and (frame := self.next_frame(unread)):
+                    handled = self.handle_frame(*frame)
+                    if handled is not None:
+                        await handled
+                    work += 1
+                    if work >= 16:
+                        work = 0
+                        await asyncio.sleep(0)
+                if self.cut:
+                    return await self.discard_then_close()
+                if work >= 16:
+                    work = 0
+                    await asyncio.sleep(0)
+        except tornado.iostream.StreamClosedError:
+            self._abort()
+        finally:
+            self.handler.on_ws_connection_close(self.close_code, self.close_reason)
+
+    def next_frame(self, unread):
+        """The first frame in `unread`, taken out: (fin, opcode, payload); None until it is whole.
+
+        Its header is checked as soon as it is in, before a byte of the payload is
+        kept. A frame that breaks the RFC closes the connection (fail) and gives None.
+        """
+        if len(unread) < 2:
+            return None
+        header, second = unread[0], unread[1]
         fin, opcode, length = header & self.FIN, header & self.OPCODE_MASK, second & 0x7F
         control = opcode & 0x8
         if header & self.RSV_MASK:  # chat.py negotiates no extension that would use them
@@ -1158,10 +1183,11 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
             return self.fail(1002, f"a frame with opcode {opcode:#x}")
         if control and (length > 125 or not fin):
             return self.fail(1002, "a control frame over 125 bytes, or fragmented")
-        if length == 126:
-            (length,) = struct.unpack("!H", await self._read_bytes(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", await self._read_bytes(8))
+        start = {126: 4, 127: 10}.get(length, 2)  # where the mask starts
+        if len(unread) < start:
+            return None
+        if start > 2:
+            length = int.from_bytes(unread[2:start], "big")
         pending = self._fragmented_message_buffer
         if opcode == 0 and pending is None:
             return self.fail(1002, "a continuation frame with no message to continue")
@@ -1169,21 +1195,27 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
             return self.fail(1002, "a new message before the last one ended")
         if not control and len(pending or b"") + length > MAX_MESSAGE_BYTES:
             return self.too_big()
-        mask = await self._read_bytes(4)
-        data = tornado.util._websocket_mask(mask, await self._read_bytes(length))
-        if not control and not fin:  # a fragment: keep it until the message ends
+        end = start + 4 + length
+        if len(unread) < end:
+            return None
+        mask, payload = bytes(unread[start : start + 4]), bytes(unread[start + 4 : end])
+        del unread[:end]
+        return fin, opcode, tornado.util._websocket_mask(mask, payload)
+
+    def handle_frame(self, fin, opcode, data):
+        """A whole frame: a fragment is kept until its message ends, the rest handled."""
+        pending = self._fragmented_message_buffer
+        if not opcode & 0x8 and not fin:  # a fragment: keep it until the message ends
             if pending is None:
                 self._fragmented_message_opcode = opcode
                 self._fragmented_message_buffer = bytearray(data)
             else:
                 pending.extend(data)
-            return
+            return None
         if opcode == 0:
             opcode, data = self._fragmented_message_opcode, bytes(pending + data)
             self._fragmented_message_buffer = None
-        handled = self._handle_message(opcode, data)
-        if handled is not None:
-            await handled
+        return self._handle_message(opcode, data)
 
     def _handle_message(self, opcode, data):
         if opcode == 0x8 and not valid_close(data):

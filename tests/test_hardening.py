@@ -745,6 +745,24 @@ def test_a_frame_that_breaks_rfc_6455_is_closed_with_its_code_and_one_line(serve
     assert "Traceback" not in server.log()
 
 
+def test_frames_split_anywhere_or_sent_together_are_each_one_message(server):
+    """TCP keeps no frame boundaries: a header, a length, a mask may come apart, frames together."""
+    peer = Raw(server, "alice")
+    try:
+        assert peer.read_frame()[0] == 0x1  # the welcome
+        values = ["one", "two " * 50, "three"]  # the second has a 16-bit length
+        frames = [frame(0x1, json.dumps({"type": "chat", "value": v}).encode()) for v in values]
+        data, trickled = b"".join(frames), len(frames[0]) + 7  # into the second one's mask
+        for byte in data[:trickled]:
+            peer.sock.sendall(bytes([byte]))
+            time.sleep(0.005)
+        peer.sock.sendall(data[trickled:])  # the rest of the second, and the third, at once
+        said = [json.loads(peer.read_frame()[1]) for _ in values]
+        assert [message["value"] for message in said] == values
+    finally:
+        peer.close()
+
+
 @pytest.mark.parametrize("code", [1000, 3000, 4999])
 def test_a_valid_close_code_is_echoed(server, code):
     peer = Raw(server, "alice")
