@@ -225,7 +225,8 @@ def test_the_early_steps_say_what_a_server_lacks(runs):
     check(
         runs["early_steps"],
         "GET / should answer 200 with the chat page, index.html (lesson 5, lessons/05-page.md); "
-        "no_welcome.py answered 404.",
+        "no_welcome.py answered 404. Is index.html where it looks? A step file serves it from the "
+        "folder above its own (PAGE_FOLDER), chat.py from its own;",
         "no_welcome.py does not take --allow-origin, which this test starts it with; "
         "lesson 2 (lessons/02-upgrade.md) adds --allow-origin.",  # once, though given twice
         'The first message to alice should be a JSON welcome, {"type": "welcome", "you": "alice"',

@@ -27,9 +27,18 @@ def test_the_page_is_served_at_the_root(server):
     else:
         answered = None
     if answered is not None:
+        hint = ""
+        folders = (server.script.parent, server.script.parent.parent)
+        if answered == 404 and not any((folder / "index.html").exists() for folder in folders):
+            hint = (
+                " Is index.html where it looks? A step file serves it from the folder above"
+                f" its own (PAGE_FOLDER), chat.py from its own; neither {folders[0]} nor"
+                f" {folders[1]} has one: copy the project's index.html beside your server,"
+                " and point PAGE_FOLDER there."
+            )
         pytest.fail(
             f"GET / should answer 200 with the chat page, index.html (lesson 5, "
-            f"lessons/05-page.md); {server.script.name} answered {answered}.",
+            f"lessons/05-page.md); {server.script.name} answered {answered}.{hint}",
             pytrace=False,
         )
     for element_id in ("name", "login", "input", "send", "messages", "typing", "online", "status"):
