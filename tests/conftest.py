@@ -449,6 +449,21 @@ class RawPeer:
         self.sock.close()
 
 
+@pytest.fixture
+def alice_and_slowpoke(start_chat):
+    """(server, alice, slowpoke): alice reads all, slowpoke a RawPeer that reads nothing.
+
+    Its receive buffer is 4 KiB, so the kernel holds little of what it is sent, and the
+    256-frame rule is what stops the server's queue for it from growing.
+    """
+    server = start_chat(unlimited=True)
+    alice = server.connect("alice")
+    slowpoke = RawPeer(server, "slowpoke", receive_buffer=4096)
+    assert alice.recv_type("join")["from"] == "slowpoke"
+    yield server, alice, slowpoke
+    slowpoke.close()
+
+
 # Several chat.py processes on one Redis (lesson 8).
 
 REDIS_SERVER = shutil.which("redis-server")

@@ -97,11 +97,8 @@ def test_messages_from_each_sender_arrive_in_order_none_twice(start_chat):
         receiver.nothing_within(0.3, ignore=("join", "leave"))
 
 
-def test_a_client_that_stops_reading_is_dropped_and_nobody_waits(start_chat):
-    server = start_chat(unlimited=True)
-    alice = server.connect("alice")
-    slow = RawPeer(server, "slowpoke", receive_buffer=4096)
-    assert alice.recv_type("join")["from"] == "slowpoke"
+def test_a_client_that_stops_reading_is_dropped_and_nobody_waits(alice_and_slowpoke):
+    server, alice, _ = alice_and_slowpoke
     text = "x" * 4000
     received, leaves = [], []
     # 30 rounds of 100 chats, about 12 MB: more than the kernel buffers and 256 frames hold.
@@ -119,4 +116,3 @@ def test_a_client_that_stops_reading_is_dropped_and_nobody_waits(start_chat):
     assert leaves == ["slowpoke"], "alice should have been told that slowpoke left"
     if server.script == CHAT:  # what it logs is up to each server
         assert "slowpoke: 256 messages waiting, dropping" in server.log()
-    slow.close()

@@ -17,7 +17,6 @@ from chat_process import CHAT, resident_kib
 from conftest import (
     TIMEOUT,
     Peer,
-    RawPeer,
     handshake_status,
     http_json,
     login,
@@ -188,12 +187,9 @@ def test_a_direct_message_reaches_both_sides_once_and_nobody_else(start_chat):
     bob_elsewhere.nothing_within(QUIET)
 
 
-def test_a_reader_too_slow_for_its_direct_messages_is_dropped(start_chat):
+def test_a_reader_too_slow_for_its_direct_messages_is_dropped(alice_and_slowpoke):
     """Direct messages are queued one client at a time: the 256-frame rule holds there too."""
-    server = start_chat(unlimited=True)
-    alice = server.connect("alice")
-    slow = RawPeer(server, "slowpoke", receive_buffer=4096)
-    assert alice.recv_type("join")["from"] == "slowpoke"
+    server, alice, _ = alice_and_slowpoke
     text = "x" * 4000
     answered, leaves = 0, []
     # Rounds of 100 direct messages, 12 MB in all, each round read (her copies, or the
@@ -210,7 +206,6 @@ def test_a_reader_too_slow_for_its_direct_messages_is_dropped(start_chat):
     assert leaves == ["slowpoke"], "alice should have been told that slowpoke left"
     if server.script == CHAT:  # what it logs is up to each server
         assert "slowpoke: 256 messages waiting, dropping" in server.log()
-    slow.close()
 
 
 def test_a_direct_message_to_oneself_reaches_only_ones_own_connections(start_chat):
