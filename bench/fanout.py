@@ -15,6 +15,7 @@ Usage, from the project's root:
     python bench/fanout.py --url http://127.0.0.1:8080/ --receivers 10 --rate 20
     python bench/fanout.py --idle 1000              # the server's memory per idle connection
     python bench/fanout.py --connect 2000           # how long 2000 users take to come in
+    python bench/fanout.py --restart 2000           # how long they take to come back after a restart
 
 --url uses a chat that is already running; mind its limits: --rate limits each sender (each
 has a name of its own), and every connection comes from this machine's one address, so start
@@ -34,6 +35,7 @@ import json
 import math
 import multiprocessing
 import os
+import random
 import struct
 import sys
 import time
@@ -66,6 +68,7 @@ WORD_TIMEOUT = 180.0  # seconds a worker waits for the main process's next word
 RESULT_MARGIN = 30.0  # seconds past a step's duration and drain to wait for the results
 IDLE_SETTLE = 1.0  # seconds to let the server settle before reading its memory
 LOGINS_AT_ONCE = 16  # POST /login in flight at once, for --connect
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 8.0  # seconds: the page's pauses before it connects again
 READ_SIZE = 65536  # bytes asked of the socket at once: many frames per read
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA  # WebSocket opcodes (RFC 6455, 5.2)
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # fixed by RFC 6455, 1.3
@@ -90,6 +93,7 @@ class Job:
     size: int  # bytes in each chat's value
     drain: float  # seconds to wait for late chats after the last one was due
     receiver_paths: list = None  # for --connect: a /ws?token=... per receiver, a name each
+    come_back: bool = False  # for --restart: connect again as the page does once closed
 
 
 class Tally:
@@ -313,6 +317,8 @@ async def run_worker(pipe, job):
     opening = (open_peers(job, [path], tally, False) for path in job.sender_paths)
     senders = [peer for (peer,) in await asyncio.gather(*opening)]
     pipe.send(("ready", None))
+    if job.come_back:
+        return pipe.send(("result", await come_back(job, paths, receivers, tally)))
     word, start_ns = await word_from_main(pipe)
     cpu, wall = time.process_time(), time.perf_counter()
     if word == "go":
@@ -334,6 +340,34 @@ async def run_worker(pipe, job):
     for peer in receivers + senders:
         peer.say_goodbye()
     await asyncio.sleep(0.2)  # a moment for the server to answer; the process's end closes all
+
+
+async def come_back(job, paths, peers, tally):
+    """Once the server closes them, each peer connects again as the page does; when all are back.
+
+    The page waits 0.5 s, then twice as long after each failed try, at most 8 s, each pause
+    taken at random between half and one and a half of it: a crowd comes back spread out.
+    """
+
+    async def again(peer, path):
+        await peer.reading  # until the server closes the connection
+        pause, tries = FIRST_PAUSE, 0
+        while True:
+            await asyncio.sleep(pause * (0.5 + random.random()))
+            tries += 1
+            peer = Peer(tally, False)
+            try:
+                await peer.open(job.host, job.port, path)
+                return time.time_ns(), tries
+            except (OSError, ConnectionError, TimeoutError, tornado.iostream.StreamClosedError):
+                if peer.stream:  # e.g. a 503 from the server that is stopping
+                    peer.stream.close()
+                pause = min(pause * 2, LONGEST_PAUSE)
+
+    back = await asyncio.wait_for(
+        asyncio.gather(*(again(peer, path) for peer, path in zip(peers, paths))), READY_TIMEOUT
+    )
+    return {"back_ns": max(at for at, _ in back), "tries": sum(tries for _, tries in back)}
 
 
 def worker_main(pipe, job):
@@ -556,17 +590,10 @@ def measure_connect(url, server_pid, count, workers):
     Each name's first connection is announced to everyone already in the room, as the page's
     users would be: `count` joins, each for up to `count` clients.
     """
-    names = [f"bench-user-{i}" for i in range(count)]
     cpu, start = cpu_seconds(server_pid), time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(LOGINS_AT_ONCE) as pool:
-        tokens = list(pool.map(lambda name: token(url, name), names))
+    tokens = log_in_users(url, count)
     logged_in = time.perf_counter()
-    nothing_to_send = {"senders": 0, "rate": 1, "duration": 0, "size": 1, "drain": 0}
-    jobs = plan_jobs(url, count, workers=workers, name="bench-idle", **nothing_to_send)
-    for index, job in enumerate(jobs):
-        job.receiver_paths = [ws_path(t) for t in tokens[index :: len(jobs)]]
-        job.receivers = len(job.receiver_paths)
-    with worker_processes(jobs) as pipes:
+    with worker_processes(crowd_jobs(url, tokens, workers)) as pipes:
         hear_all(pipes, "ready", READY_TIMEOUT)
         welcomed = time.perf_counter()
         server_cpu = cpu_seconds(server_pid)
@@ -579,6 +606,50 @@ def measure_connect(url, server_pid, count, workers):
         "total_s": welcomed - start,
         "server_cpu_s": None if cpu is None else server_cpu - cpu,
         "dropped": sum(r["dropped"] for r in results),
+    }
+
+
+def log_in_users(url, count):
+    """The tokens of `count` users, a name each, LOGINS_AT_ONCE logins at a time."""
+    names = [f"bench-user-{i}" for i in range(count)]
+    with concurrent.futures.ThreadPoolExecutor(LOGINS_AT_ONCE) as pool:
+        return list(pool.map(lambda name: token(url, name), names))
+
+
+def crowd_jobs(url, tokens, workers, come_back=False):
+    """The users of these tokens, idle, shared out over the workers."""
+    nothing_to_send = {"senders": 0, "rate": 1, "duration": 0, "size": 1, "drain": 0}
+    jobs = plan_jobs(url, len(tokens), workers=workers, name="bench-idle", **nothing_to_send)
+    for index, job in enumerate(jobs):
+        job.receiver_paths = [ws_path(t) for t in tokens[index :: len(jobs)]]
+        job.receivers, job.come_back = len(job.receiver_paths), come_back
+    return jobs
+
+
+def measure_restart(count, workers):
+    """`count` users in; the server restarts; how long until every one is welcomed again.
+
+    chat.py is started with a --secret of its own, so that the tokens it signed before the
+    restart are still good after it, as with a deployed chat (lesson 11).
+    """
+    flags = [*NO_LIMITS, "--secret", os.urandom(16).hex()]
+    with ChatProcess(CHAT, flags) as first:
+        tokens = log_in_users(first.url, count)
+        with worker_processes(crowd_jobs(first.url, tokens, workers, come_back=True)) as pipes:
+            hear_all(pipes, "ready", READY_TIMEOUT)
+            stopping = time.perf_counter()
+            first.stop()  # SIGTERM: it says 1001 (going away) to everyone, then exits
+            stopped = time.perf_counter()
+            with ChatProcess(CHAT, [*flags, "--port", first.port]) as second:
+                listening_ns, cpu = time.time_ns(), cpu_seconds(second.pid)
+                results = hear_all(pipes, "result", READY_TIMEOUT + RESULT_MARGIN)
+                server_cpu = cpu_seconds(second.pid) - cpu
+    return {
+        "connections": count,
+        "stop_s": stopped - stopping,
+        "back_s": (max(r["back_ns"] for r in results) - listening_ns) / 1e9,
+        "tries": sum(r["tries"] for r in results),
+        "server_cpu_s": server_cpu,
     }
 
 
@@ -649,6 +720,15 @@ CONNECT_COLUMNS = [
     ("in all, s", "total_s", "{:,.2f}"),
     ("server CPU, s", "server_cpu_s", "{:,.2f}"),
     ("dropped", "dropped", "{:,}"),
+]
+
+
+RESTART_COLUMNS = [
+    ("users", "connections", "{:,}"),
+    ("old server stopping, s", "stop_s", "{:,.2f}"),
+    ("all back after the new one listened, s", "back_s", "{:,.2f}"),
+    ("tries to connect", "tries", "{:,}"),
+    ("new server CPU, s", "server_cpu_s", "{:,.2f}"),
 ]
 
 
@@ -734,6 +814,8 @@ def parse_args(argv=None):
     add("--idle", type=int, metavar="N", help="hold N idle connections; memory per connection")
     add("--connect", type=int, metavar="N",
         help="N users, a name each, come in at once: how long until all are welcomed")  # fmt: skip
+    add("--restart", type=int, metavar="N",
+        help="N users in, then chat.py restarts: how long until all are back")  # fmt: skip
     add("--out", metavar="FILE", help="also write the report to this file")
     add("--plot", metavar="FILE", help="save a plot here (PNG)")
     args = parser.parse_args(argv)
@@ -749,6 +831,8 @@ def parse_args(argv=None):
         parser.error("--idle needs N >= 1 and a chat started here (no --url): it reads its memory")
     if args.connect is not None and args.connect < 1:
         parser.error("--connect needs N >= 1")
+    if args.restart is not None and (args.restart < 1 or args.url):
+        parser.error("--restart needs N >= 1 and a chat started here (no --url): it restarts it")
     return args
 
 
@@ -769,7 +853,9 @@ def main(argv=None):
 
 
 def run(args):
-    """The report as Markdown, and the sweep's rows (None for --idle and --connect)."""
+    """The report as Markdown, and the sweep's rows (None for --idle, --connect, --restart)."""
+    if args.restart:
+        return markdown_table([measure_restart(args.restart, args.workers)], RESTART_COLUMNS), None
     rows = None
     with chat_server(args.url) as (url, pid):
         if args.idle:

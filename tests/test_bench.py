@@ -64,6 +64,14 @@ def test_users_coming_in_at_once_are_all_welcomed_and_timed():
     assert float(row["in all, s"]) >= float(row["handshakes and welcomes, s"]) > 0
 
 
+def test_users_come_back_after_the_server_restarts():
+    (row,) = run_bench("--restart", "20")
+    assert int(row["users"]) == 20
+    assert int(row["tries to connect"]) >= 20, "each of them connected again at least once"
+    assert float(row["all back after the new one listened, s"]) > 0
+    assert float(row["new server CPU, s"]) > 0, "the welcomes came from a new chat.py"
+
+
 def test_idle_connections_cost_the_server_memory():
     (row,) = run_bench("--idle", "20")
     assert int(row["idle connections"]) == 20
