@@ -355,13 +355,13 @@ async def come_back(job, paths, peers, tally):
         while True:
             await asyncio.sleep(pause * (0.5 + random.random()))
             tries += 1
-            peer = Peer(tally, False)
+            fresh = Peer(tally, False)
             try:
-                await peer.open(job.host, job.port, path)
+                await fresh.open(job.host, job.port, path)
                 return time.time_ns(), tries
-            except (OSError, ConnectionError, TimeoutError, tornado.iostream.StreamClosedError):
-                if peer.stream:  # e.g. a 503 from the server that is stopping
-                    peer.stream.close()
+            except OSError:  # refused, closed, timed out, or no upgrade (all OSErrors)
+                if fresh.stream:  # e.g. a 503 from the server that is stopping
+                    fresh.stream.close()
                 pause = min(pause * 2, LONGEST_PAUSE)
 
     back = await asyncio.wait_for(
