@@ -53,8 +53,22 @@ class LoginRefused(RuntimeError):
     """POST /login answered something else than 200: `status` and the server's `reason`."""
 
     def __init__(self, name, status, reason):
-        super().__init__(f"POST /login for {name!r} answered {status}: {reason}")
+        message = f"POST /login for {name!r} answered {status}: {reason}"
+        if status == 409:
+            message += (
+                f". Another session holds {name} on this chat: a page logged in as {name}, say, "
+                "until it logs out or 30 s after its last tab closes. Log out on that page (or "
+                "close it and wait 30 s) and run this cell again; or start Jupyter with CHAT_URL "
+                "set to a free port (CHAT_URL=http://127.0.0.1:8099 jupyter lab), and the "
+                "notebook starts a chat of its own."
+            )
+        super().__init__(message)
         self.status, self.reason = status, reason
+
+
+# name's last token from each chat, kept while the kernel runs: a cell run again logs in with
+# it, as a page reloaded does, instead of asking for a name its earlier run still holds
+KEPT_TOKENS = {}  # (url, name) -> token
 
 
 class Server:
@@ -86,14 +100,19 @@ class Server:
 
         A name is held by the session of its login, so a second login of it would be another
         session, refused with 409 while the first holds the name; every connection of `name`
-        made here shares the first token instead, as the tabs of one browser do.
+        made here shares the first token instead, as the tabs of one browser do. A login
+        carries the token an earlier run of the notebook got for `name`, if any: the same
+        session again, as a page reloaded renews its own.
         """
         if name not in self.tokens:
-            status, answer, _ = self.request("POST", "login", {"name": name})
+            kept = KEPT_TOKENS.get((self.url, name))
+            status, answer, _ = self.request("POST", "login", {"name": name}, token=kept)
+            if status == 401 and kept:  # that session has logged out: a new one
+                status, answer, _ = self.request("POST", "login", {"name": name})
             if status != 200:
                 reason = answer.get("error") if isinstance(answer, dict) else answer
                 raise LoginRefused(name, status, reason)
-            self.tokens[name] = answer["token"]
+            self.tokens[name] = KEPT_TOKENS[self.url, name] = answer["token"]
         return self.tokens[name]
 
     def logout(self, name):
@@ -102,6 +121,7 @@ class Server:
         Every token of that session is refused from then on, its sockets are closed with 4003,
         and the name is free: the next `login(name)` starts a new session.
         """
+        KEPT_TOKENS.pop((self.url, name), None)
         status, _, _ = self.request("POST", "logout", token=self.tokens.pop(name))
         return status
 

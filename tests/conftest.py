@@ -209,6 +209,26 @@ def browser():
         browser.close()
 
 
+def page_served(server, answered):
+    """Fail, saying what a learner can do, unless GET / answered `answered` 200 (the page)."""
+    if answered == 200:
+        return
+    hint = ""
+    folders = (server.script.parent, server.script.parent.parent)
+    if answered == 404 and not any((folder / "index.html").exists() for folder in folders):
+        hint = (
+            " Is index.html where it looks? A step file serves it from the folder above"
+            f" its own (PAGE_FOLDER), chat.py from its own; neither {folders[0]} nor"
+            f" {folders[1]} has one: copy the project's index.html beside your server,"
+            " and point PAGE_FOLDER there."
+        )
+    pytest.fail(
+        f"GET / should answer 200 with the chat page, index.html (lesson 5, "
+        f"lessons/05-page.md); {server.script.name} answered {answered}.{hint}",
+        pytrace=False,
+    )
+
+
 def post_login(server, body, raw=None):
     """POST /login; (status, parsed JSON answer or None)."""
     return http_json(server, "POST", "login", raw if raw is not None else body)

@@ -82,6 +82,7 @@ RUNS = {  # run -> (its server, how --chat names it, pytest's other arguments)
         "relative",
         ["-m", "upgrade or page or broadcast", "-k", "root or exactly or welcomed"],
     ),
+    "page_first": ("no_welcome", "absolute", ["-m", "page", "-x"]),  # stops at the first failure
 }
 
 
@@ -232,6 +233,16 @@ def test_the_early_steps_say_what_a_server_lacks(runs):
         'The first message to alice should be a JSON welcome, {"type": "welcome", "you": "alice"',
     )
     assert "WebSocketTimeoutException" not in runs["early_steps"].output
+
+
+def test_the_first_page_test_to_fail_says_where_the_page_is_looked_for(runs):
+    """No index.html where the server looks: the browser tests say so, not a timeout."""
+    check(
+        runs["page_first"],
+        "no_welcome.py answered 404. Is index.html where it looks?",
+        "1 failed",
+    )
+    assert "Timeout" not in runs["page_first"].output
 
 
 def test_the_notebooks_skip_for_another_server_and_say_why(runs):

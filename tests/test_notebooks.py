@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import ROOT, chat_script, free_port
+from conftest import ROOT, chat_script, free_port, post_login
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NEEDS_REDIS_SERVER = pytest.mark.skipif(
@@ -138,3 +138,31 @@ def test_notebooks_are_stored_without_outputs():
             if cell.cell_type == "code":
                 assert cell.outputs == [], f"{path.name}: a cell holds outputs"
                 assert cell.execution_count is None, f"{path.name}: a cell has a count"
+
+
+@pytest.mark.typing
+def test_a_notebook_says_what_to_do_when_a_page_holds_its_name(start_chat):
+    """A learner who chatted as alice in the browser, then runs a notebook on the same chat."""
+    from nbclient.exceptions import CellExecutionError
+
+    server = start_chat()
+    status, _ = post_login(server, {"name": "alice"})  # the page's login: another session
+    assert status == 200
+    client = notebook_client("03-typing.ipynb")
+    with pytest.raises(CellExecutionError) as refused:
+        client.execute(env=kernel_env(server.url))
+    message = str(refused.value)
+    assert "409" in message
+    assert "Log out" in message and "30 s" in message and "CHAT_URL" in message, message
+
+
+@pytest.mark.typing
+def test_a_notebook_run_again_in_its_kernel_logs_in_again(start_chat):
+    """Run All twice: the names its first run holds are its own, as a page reloaded finds."""
+    server = start_chat()
+    client = notebook_client("03-typing.ipynb")
+    client.reset_execution_trackers()
+    with client.setup_kernel(env=kernel_env(server.url)):
+        for _ in range(2):
+            for index, cell in enumerate(client.nb.cells):
+                client.execute_cell(cell, index)  # a failing cell raises CellExecutionError

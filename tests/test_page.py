@@ -12,6 +12,8 @@ import sys
 import pytest
 from chat_process import CHROMIUM, CHROMIUM_MISSING, ROOT, ChatProcess
 
+from conftest import page_served
+
 if not CHROMIUM.exists():
     pytest.skip(CHROMIUM_MISSING, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
@@ -32,7 +34,7 @@ def context(browser):
 
 def open_chat(context, server):
     page = context.new_page()
-    page.goto(server.url)
+    page_served(server, page.goto(server.url).status)
     return page
 
 

@@ -15,6 +15,8 @@ import threading
 import pytest
 from test_page import expect, log_in, message
 
+from conftest import page_served
+
 pytestmark = pytest.mark.history
 
 MISSING = re.compile("some messages may be missing", re.IGNORECASE)
@@ -26,6 +28,7 @@ class Relay:
 
     def __init__(self, server):
         self.target = (server.host, server.port)
+        self.script = server.script  # the server behind it, for page_served
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
         self.refusing = False  # while True, every new connection is reset at once: offline
@@ -131,15 +134,15 @@ def relay():
 
 @pytest.fixture
 def page(browser):
-    """page(url, name): a new browser profile's page at url, logged in as name."""
+    """page(server, name): a new browser profile's page of server (or relay), logged in as name."""
     contexts = []
 
-    def make(url, name):
+    def make(server, name):
         contexts.append(browser.new_context())
         opened = contexts[-1].new_page()
         opened.sockets = []  # the URL of every WebSocket the page opens
         opened.on("websocket", lambda ws: opened.sockets.append(ws.url))
-        opened.goto(url)
+        page_served(server, opened.goto(server.url).status)
         log_in(opened, name)
         return opened
 
@@ -189,7 +192,7 @@ def test_a_newcomer_sees_the_rooms_earlier_chats(start_chat, page):
     ids = [chat(bob, text) for text in said]
     bob.close()
 
-    alice = page(server.url, "alice")
+    alice = page(server, "alice")
     wait_for_ids(alice, ids)
     for text, chat_id in zip(said, ids, strict=True):
         entry = message(alice, text)
@@ -202,7 +205,7 @@ def test_a_newcomer_sees_the_rooms_earlier_chats(start_chat, page):
 def test_after_a_cut_connection_every_chat_shows_once_in_order(start_chat, relay, page):
     server = start_chat(unlimited=True)
     front = relay(server)
-    alice = page(front.url, "alice")
+    alice = page(front, "alice")
     bob = server.connect("bob")
     ids = [chat(bob, f"before {n}") for n in range(3)]
     wait_for_ids(alice, ids)
@@ -230,7 +233,7 @@ def test_after_a_cut_connection_every_chat_shows_once_in_order(start_chat, relay
 def test_a_chat_typed_offline_is_pending_then_sent_once(start_chat, relay, page):
     server = start_chat()
     front = relay(server)
-    alice = page(front.url, "alice")
+    alice = page(front, "alice")
     bob = server.connect("bob")
     typed = "written on the train"
 
@@ -261,7 +264,7 @@ def test_a_chat_typed_offline_is_pending_then_sent_once(start_chat, relay, page)
 def test_a_chat_whose_echo_was_lost_is_sent_again_and_shown_once(start_chat, relay, page):
     server = start_chat("--history", "0")  # nothing kept: only "sent" can tell the page
     front = relay(server)
-    alice = page(front.url, "alice")
+    alice = page(front, "alice")
     bob = server.connect("bob")
     typed = "did this go out?"
 
@@ -285,7 +288,7 @@ def test_a_chat_whose_echo_was_lost_is_sent_again_and_shown_once(start_chat, rel
 def test_a_chat_too_long_for_the_server_is_not_lost(start_chat, relay, page, when):
     server = start_chat("--max-message-bytes", "1000")
     front = relay(server)
-    alice = page(front.url, "alice")
+    alice = page(front, "alice")
     too_long = "y" * 5000
     field = alice.locator("#input")
 
@@ -316,7 +319,7 @@ def test_a_chat_too_long_for_the_server_is_not_lost(start_chat, relay, page, whe
 def test_a_resume_with_chats_no_longer_kept_says_so_once(start_chat, relay, page):
     server = start_chat("--history", "2", unlimited=True)
     front = relay(server)
-    alice = page(front.url, "alice")
+    alice = page(front, "alice")
     bob = server.connect("bob")
     first = chat(bob, "seen live")
     wait_for_ids(alice, [first])
@@ -346,7 +349,7 @@ def test_a_resume_with_chats_no_longer_kept_says_so_once(start_chat, relay, page
 def test_a_history_lost_under_the_page_starts_again_and_says_so(start_shared, page):
     redis = pytest.importorskip("redis")
     server = start_shared()
-    alice = page(server.url, "alice")
+    alice = page(server, "alice")
     bob = server.connect("bob")
     before = chat(bob, "before the loss")
     wait_for_ids(alice, [before])

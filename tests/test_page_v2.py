@@ -17,6 +17,8 @@ import urllib.request
 import pytest
 from test_page import TIME, expect, expect_message, log_in, message, say
 
+from conftest import page_served
+
 PHONE = {"width": 375, "height": 667}
 DESKTOP = {"width": 1280, "height": 800}
 WIDTHS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "1280px"])
@@ -51,7 +53,7 @@ def profile(browser):
 
 def open_page(context, server, room=""):
     page = context.new_page()
-    page.goto(server.url + (f"#{room}" if room else ""))
+    page_served(server, page.goto(server.url + (f"#{room}" if room else "")).status)
     return page
 
 

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 import websocket
 
-from conftest import handshake_status, identity, open_socket, ws_path
+from conftest import handshake_status, identity, open_socket, page_served, ws_path
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -23,24 +23,7 @@ def test_the_page_is_served_at_the_root(server):
         with urllib.request.urlopen(server.url, timeout=5) as response:
             page = response.read().decode()
     except urllib.error.HTTPError as error:
-        answered = error.code
-    else:
-        answered = None
-    if answered is not None:
-        hint = ""
-        folders = (server.script.parent, server.script.parent.parent)
-        if answered == 404 and not any((folder / "index.html").exists() for folder in folders):
-            hint = (
-                " Is index.html where it looks? A step file serves it from the folder above"
-                f" its own (PAGE_FOLDER), chat.py from its own; neither {folders[0]} nor"
-                f" {folders[1]} has one: copy the project's index.html beside your server,"
-                " and point PAGE_FOLDER there."
-            )
-        pytest.fail(
-            f"GET / should answer 200 with the chat page, index.html (lesson 5, "
-            f"lessons/05-page.md); {server.script.name} answered {answered}.{hint}",
-            pytrace=False,
-        )
+        page_served(server, error.code)
     for element_id in ("name", "login", "input", "send", "messages", "typing", "online", "status"):
         assert f'id="{element_id}"' in page, f"the page has no element with id {element_id!r}"
 
