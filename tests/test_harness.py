@@ -83,6 +83,11 @@ RUNS = {  # run -> (its server, how --chat names it, pytest's other arguments)
         ["-m", "upgrade or page or broadcast", "-k", "root or exactly or welcomed"],
     ),
     "page_first": ("no_welcome", "absolute", ["-m", "page", "-x"]),  # stops at the first failure
+    "in_its_folder": (
+        "no_welcome",
+        "in its folder",
+        ["-m", "broadcast", "-k", "welcome_comes_first"],
+    ),
 }
 
 
@@ -104,18 +109,19 @@ def runs(tmp_path_factory):
     started = {}
     for run, (server, naming, args) in RUNS.items():
         path = folder / f"{server}.py"
-        chat = str(path) if naming == "absolute" else os.path.relpath(path, ROOT)
+        cwd = folder if naming == "in its folder" else ROOT  # as a learner runs it: from there
+        chat = str(path) if naming == "absolute" else os.path.relpath(path, cwd)
         # --chat first with an absolute path, last with a relative one: both orders
         args = ["--chat", chat, *args] if naming == "absolute" else [*args, "--chat", chat]
         if run != "notebooks":
-            args.append("--ignore=tests/test_notebooks.py")  # its imports take seconds
+            args.append(f"--ignore={ROOT / 'tests/test_notebooks.py'}")  # its imports take seconds
         pid_file = folder / f"{run}.pids"
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
         env.update({INNER: "1", "PID_FILE": str(pid_file)})
         output = (folder / f"{run}.out").open("w+")
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -215,6 +221,15 @@ def test_a_missing_welcome_is_a_sentence_not_a_websocket_traceback(runs):
         "(lesson 4, lessons/04-hub.md); no_welcome.py sent nothing within 5 s.",
     )
     assert "WebSocketTimeoutException" not in runs["no_welcome"].output
+
+
+def test_a_run_in_the_servers_own_folder_runs_this_projects_tests(runs):
+    """`pytest --chat my_chat.py` where my_chat.py is: the project's checks, not "no tests ran"."""
+    check(
+        runs["in_its_folder"],
+        'The first message to carol should be a JSON welcome, {"type": "welcome", "you": "carol"',
+        "1 failed",
+    )
 
 
 def test_a_file_that_does_not_exist_is_named(runs):

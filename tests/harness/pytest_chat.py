@@ -9,14 +9,19 @@ names it), and it
 
 - declares --chat, so that the option is understood wherever PATH is, and
 - runs the same command again with `--chat=PATH`, which pytest never takes for a path, where
-  `--chat` and PATH were two arguments: then pytest finds this project, whatever PATH is.
+  `--chat` and PATH were two arguments: then pytest finds this project, whatever PATH is;
+- and adds this project's tests/ where `--chat` is given without a test path, from outside the
+  project's folder: `pytest --chat my_chat.py` in the learner's own folder found no tests there.
 """
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parents[1]  # tests/, where this file is tests/harness/
 
 
 def pytest_addoption(parser):
@@ -45,10 +50,24 @@ def joined(args):
 def pytest_load_initial_conftests(early_config):
     """Before output is captured and before any conftest.py: run again with `--chat=PATH`."""
     args = list(early_config.invocation_params.args)
-    again = joined(args)
-    if again is not None and args == sys.argv[1:]:  # a command line, not pytest.main() in a test
+    again = joined(args) or list(args)
+    if needs_the_tests(early_config, again):
+        again.append(str(TESTS))
+    if again != args and args == sys.argv[1:]:  # a command line, not pytest.main() in a test
         command = [sys.executable, "-m", "pytest", *again]
         if os.name == "posix":
             os.execv(sys.executable, command)  # the same process: same pid, terminal, exit code
         raise SystemExit(subprocess.call(command))
     return (yield)
+
+
+def needs_the_tests(early_config, args):
+    """Whether `--chat` came without a test path, from a folder other than the project's."""
+    chat_given = any(arg.startswith("--chat=") for arg in args)
+    ran_in = early_config.invocation_params.dir
+    return (
+        chat_given
+        and not early_config.known_args_namespace.file_or_dir
+        and ran_in.resolve() != TESTS.parent
+        and (TESTS / "conftest.py").is_file()  # this plugin runs from the project, not a copy
+    )
