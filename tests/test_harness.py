@@ -1,9 +1,10 @@
 """The harness that explains: `pytest --chat PATH -m STEP` against a learner's broken server.
 
 Each test reads one run of pytest itself, started as a learner starts it, from this project's
-folder, against a small broken server written outside the project: what pytest printed should be
-a sentence saying what was expected, what the server did and which lesson teaches it, never a
-traceback of websocket-client's insides, and no process of that server may be left running.
+folder (one from the server's own), against a small broken server written outside the project:
+what pytest printed should be a sentence saying what was expected, what the server did and which
+lesson teaches it, never a traceback of websocket-client's insides, and no process of that server
+may be left running.
 The runs are started all at once, so that they take the time of the slowest one.
 """
 
