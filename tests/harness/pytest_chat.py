@@ -48,7 +48,7 @@ def joined(args):
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(early_config):
-    """Before output is captured and before any conftest.py: run again with `--chat=PATH`."""
+    """Before output is captured and any conftest.py: run again with `--chat=PATH` (and tests/)."""
     args = list(early_config.invocation_params.args)
     again = joined(args) or list(args)
     if needs_the_tests(early_config, again):
