@@ -10,8 +10,8 @@ names it), and it
 - declares --chat, so that the option is understood wherever PATH is, and
 - runs the same command again with `--chat=PATH`, which pytest never takes for a path, where
   `--chat` and PATH were two arguments: then pytest finds this project, whatever PATH is;
-- and adds this project's tests/ where `--chat` is given without a test path, from outside the
-  project's folder: `pytest --chat my_chat.py` in the learner's own folder found no tests there.
+- and adds this project's tests/ where `--chat` is given without a test path, from any folder but
+  the project's own: `pytest --chat my_chat.py` in the learner's own folder found no tests there.
 """
 
 import os
